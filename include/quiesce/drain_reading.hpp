@@ -40,6 +40,9 @@ struct TitleReading {
 
 struct ProcessReading {
   pid_t pid = 0;
+  // A grandchild's exit is reaped by its own parent (a shell wrapper), not by
+  // quiesce, so the probe reports liveness from /proc as well.
+  bool alive = true;
   std::optional<HeartbeatReading> heartbeat;
   std::optional<TitleReading> title;
 };
