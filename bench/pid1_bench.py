@@ -142,6 +142,22 @@ def proc_status(pid: int) -> dict[str, int]:
     return values
 
 
+def linked_size(binary: str) -> int:
+    """The binary plus every shared library it loads apart from libc itself,
+    which any image already has: what COPYing it into an image costs."""
+    total = os.stat(binary).st_size
+    done = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    for line in done.stdout.splitlines():
+        parts = line.split("=>")
+        if len(parts) != 2 or not parts[1].strip().startswith("/"):
+            continue
+        lib = parts[1].split()[0]
+        if os.path.basename(lib).startswith(("libc.so", "ld-linux")):
+            continue
+        total += os.stat(os.path.realpath(lib)).st_size
+    return total
+
+
 def context_switches(pid: int) -> int:
     s = proc_status(pid)
     return s["voluntary_ctxt_switches"] + s["nonvoluntary_ctxt_switches"]
@@ -326,13 +342,16 @@ def render(results: dict, names: list[str]) -> str:
 
     us = lambda v: f"{v / 1000:.1f}"  # noqa: E731
     row("signal latency median (µs)", "lat_median_ns", us, "≤ tini")
+    row("signal latency p90 (µs)", "lat_p90_ns", us)
     row("signal latency p99 (µs)", "lat_p99_ns", us, "≤ tini")
     row("idle VmRSS (KiB)", "rss_kib", str, f"≤ {RSS_GOAL_KIB} KiB")
     row("  of which RssAnon (KiB)", "rss_anon_kib", str)
     row("  of which RssFile (KiB)", "rss_file_kib", str)
+    row("VmHWM after the signals (KiB)", "hwm_kib", str)
     row("idle wakeups (/s)", "wakeups_per_s", lambda v: f"{v:.2f}", "0")
     row("`init -- true` median (ms)", "true_median_ns", lambda v: f"{v / 1e6:.2f}")
     row("binary size (KiB)", "size_bytes", lambda v: f"{v / 1024:.0f}")
+    row("  + shared libs but libc (KiB)", "linked_bytes", lambda v: f"{v / 1024:.0f}")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -397,6 +416,9 @@ def main() -> int:
                                            args.idle_seconds).items():
                 results[name].update(idle)
             measure_latency(runs, args.samples, args.batch)
+            for r in runs:
+                if r.error is None:
+                    results[r.init.name]["hwm_kib"] = proc_status(r.init_pid)["VmHWM"]
         finally:
             for r in runs:
                 code = r.stop()
@@ -408,16 +430,23 @@ def main() -> int:
                 lat = sorted(r.latencies_ns)
                 results[r.init.name].update(
                     lat_samples=len(lat), lat_median_ns=int(statistics.median(lat)),
-                    lat_p99_ns=percentile(lat, 99), lat_min_ns=lat[0], lat_max_ns=lat[-1])
+                    lat_p90_ns=percentile(lat, 90), lat_p99_ns=percentile(lat, 99),
+                    lat_min_ns=lat[0], lat_max_ns=lat[-1])
             elif r.error:
                 results[r.init.name]["error"] = r.error
 
         for name, times in measure_true(inits, args.true_runs).items():
             results[name]["true_median_ns"] = int(statistics.median(times))
             results[name]["true_p90_ns"] = percentile(sorted(times), 90)
+        for r in runs:
+            with open(r.log_path, errors="replace") as f:
+                said = f.read().strip()
+            if said:
+                results[r.init.name]["stderr"] = said[:2000]
 
     for i in inits:
         results[i.name]["size_bytes"] = os.stat(i.binary).st_size
+        results[i.name]["linked_bytes"] = linked_size(i.binary)
         results[i.name]["binary"] = i.binary
 
     static = next((i.binary for i in inits if i.name == "quiesce-static"), None)
@@ -441,6 +470,9 @@ def main() -> int:
         print("static_chroot.sh:")
         print("\n".join("    " + ln for ln in chroot_out.splitlines()))
     for name in names:
+        if "stderr" in results[name]:
+            print(f"- {name} wrote on stderr while under test:")
+            print("\n".join("    " + ln for ln in results[name]["stderr"].splitlines()[:10]))
         if "error" in results[name]:
             print(f"- {name}: ERROR {results[name]['error']}")
 
