@@ -1,0 +1,725 @@
+"""Real-world stop harness: a throwaway redis-server, the sample Sidekiq app
+in its own PID and UTS namespace under an init (quiesce or tini), and an
+emulated ECS stop (SIGTERM to PID 1, wait the budget, SIGKILL).
+
+Standard library only. Used by test_sidekiq_stop.py, bench/stop_bench.py and
+scripts/demo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "tests" / "sidekiq_app" / "app.rb"
+QUEUE = "default"
+# Sidekiq 6.x writes its heartbeat every 5 s.
+HEARTBEAT_S = 5.0
+
+
+class HarnessError(RuntimeError):
+    pass
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, step: float = 0.05):
+    """Polls condition until it returns something truthy; raises after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise HarnessError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(step)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# A minimal RESP client: enough to enqueue, read results and seed fixtures.
+
+
+class RedisReplyError(RuntimeError):
+    pass
+
+
+class Resp:
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 5.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        self.sock.close()
+
+    def command(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            data = a if isinstance(a, bytes) else str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(out))
+        return self._read()
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def _read(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RedisReplyError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n).decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise RedisReplyError(f"unexpected reply {line!r}")
+
+
+# --------------------------------------------------------------------------
+# Redis servers: a real one (optionally with a TLS port), a hung one, a dead one.
+
+
+def make_tls_files(directory: Path) -> dict:
+    """A CA and a server certificate for localhost/127.0.0.1, made with the
+    openssl CLI."""
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=quiesce test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", "server.key", "-out", "server.csr")
+    (directory / "server.ext").write_text(
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.pem")
+    return {"ca": directory / "ca.pem", "cert": directory / "server.pem",
+            "key": directory / "server.key"}
+
+
+class RedisServer:
+    """A throwaway redis-server on free loopback ports, never the system one."""
+
+    def __init__(self, workdir: Path, tls: bool = False):
+        self.workdir = workdir
+        self.port = free_port()
+        self.tls_port = free_port() if tls else None
+        self.tls_files = make_tls_files(workdir) if tls else None
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(workdir),
+                "--protected-mode", "no"]
+        if tls:
+            argv += ["--tls-port", str(self.tls_port),
+                     "--tls-cert-file", str(self.tls_files["cert"]),
+                     "--tls-key-file", str(self.tls_files["key"]),
+                     "--tls-ca-cert-file", str(self.tls_files["ca"]),
+                     "--tls-auth-clients", "no"]
+        self.log = open(workdir / "redis.log", "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_for(self._answers, 10, "redis-server to answer PING")
+        self.client = Resp(self.port)
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise HarnessError(f"redis-server exited: {(self.workdir / 'redis.log').read_text()}")
+        try:
+            c = Resp(self.port, timeout=1)
+            try:
+                return c.command("PING") == "PONG"
+            finally:
+                c.close()
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def tls_url(self) -> str:
+        return f"rediss://localhost:{self.tls_port}/0"
+
+    def command_calls(self) -> dict:
+        """Calls per command name from INFO commandstats."""
+        info = self.client.command("INFO", "commandstats")
+        calls = {}
+        for line in info.splitlines():
+            if line.startswith("cmdstat_"):
+                name, stats = line[len("cmdstat_"):].split(":", 1)
+                fields = dict(kv.split("=", 1) for kv in stats.split(","))
+                calls[name] = int(fields["calls"])
+        return calls
+
+    def stop(self):
+        try:
+            self.client.close()
+        except OSError:
+            pass
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class HungRedis:
+    """A TCP listener that accepts connections and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self):
+        self.closed = True
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+class CountingProxy:
+    """Forwards TCP to a Redis port and timestamps every command the client
+    sends, so the commands of one client (quiesce) can be counted exactly."""
+
+    def __init__(self, target_port: int):
+        self.target_port = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.command_times: list[float] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def commands_between(self, start: float, end: float) -> int:
+        with self.lock:
+            return sum(1 for t in self.command_times if start <= t <= end)
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._client_to_server, args=(client, upstream),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket):
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _client_to_server(self, src: socket.socket, dst: socket.socket):
+        pending = b""
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+                pending += chunk
+                pending, count = _count_resp_commands(pending)
+                if count:
+                    now = time.monotonic()
+                    with self.lock:
+                        self.command_times.extend([now] * count)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.closed = True
+        self.sock.close()
+
+
+def _count_resp_commands(data: bytes) -> tuple[bytes, int]:
+    """Counts the complete commands (RESP arrays or inline) at the front of
+    data; returns what is left over and the count."""
+    count = 0
+    pos = 0
+    while pos < len(data):
+        if data[pos:pos + 1] != b"*":
+            end = data.find(b"\r\n", pos)
+            if end < 0:
+                break
+            pos = end + 2
+            count += 1
+            continue
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            break
+        n = int(data[pos + 1:end])
+        cursor = end + 2
+        complete = True
+        for _ in range(max(n, 0)):
+            line_end = data.find(b"\r\n", cursor)
+            if line_end < 0:
+                complete = False
+                break
+            size = int(data[cursor + 1:line_end])
+            cursor = line_end + 2 + size + 2
+            if cursor > len(data):
+                complete = False
+                break
+        if not complete:
+            break
+        pos = cursor
+        count += 1
+    return data[pos:], count
+
+
+# --------------------------------------------------------------------------
+# Jobs: enqueue in Sidekiq's format, read what happened to them.
+
+
+def enqueue(client: Resp, seconds: float, queue: str = QUEUE) -> str:
+    jid = secrets.token_hex(12)
+    now = time.time()
+    payload = {"class": "SleepJob", "args": [seconds], "retry": False, "queue": queue,
+               "jid": jid, "created_at": now, "enqueued_at": now}
+    client.command("SADD", "queues", queue)
+    client.command("LPUSH", f"queue:{queue}", json.dumps(payload))
+    return jid
+
+
+@dataclass
+class JobReport:
+    jid: str
+    seconds: float
+    outcome: str  # finished | requeued | queued (never started) | lost
+    starts: int
+    started_at: Optional[float]
+    finished_at: Optional[float]
+
+
+def job_reports(client: Resp, jobs: dict[str, float]) -> dict[str, JobReport]:
+    queued = set()
+    for queue in client.command("SMEMBERS", "queues") or []:
+        for raw in client.command("LRANGE", f"queue:{queue}", 0, -1) or []:
+            queued.add(json.loads(raw).get("jid"))
+    starts: dict[str, int] = {}
+    for raw in client.command("LRANGE", "qtest:events", 0, -1) or []:
+        event = json.loads(raw)
+        if event["event"] == "started":
+            starts[event["jid"]] = starts.get(event["jid"], 0) + 1
+    reports = {}
+    for jid, seconds in jobs.items():
+        started = client.command("HGET", "qtest:started", jid)
+        finished = client.command("HGET", "qtest:finished", jid)
+        if finished:
+            outcome = "finished"
+        elif jid in queued:
+            outcome = "requeued" if started else "queued"
+        else:
+            outcome = "lost"
+        reports[jid] = JobReport(
+            jid=jid, seconds=seconds, outcome=outcome, starts=starts.get(jid, 0),
+            started_at=json.loads(started)["at"] if started else None,
+            finished_at=json.loads(finished)["at"] if finished else None)
+    return reports
+
+
+def seed_stale_identities(client: Resp, hostname: str, pids: range, busy: int = 5,
+                          age_s: float = 3600.0):
+    """Identities a SIGKILLed earlier container left behind: this hostname,
+    small pids (the real Sidekiq will get one of them), busy jobs, an old
+    start and a beat that will not move again."""
+    now = time.time()
+    for pid in pids:
+        identity = f"{hostname}:{pid}:{secrets.token_hex(6)}"
+        info = {"hostname": hostname, "started_at": now - age_s, "pid": pid, "tag": "",
+                "concurrency": 10, "queues": [QUEUE], "labels": [], "identity": identity}
+        client.command("SADD", "processes", identity)
+        client.command("HSET", identity, "info", json.dumps(info), "busy", busy,
+                       "beat", now - 20, "quiet", "false", "rss", 1000, "rtt_us", 100)
+        client.command("EXPIRE", identity, 600)
+        for t in range(busy):
+            job = {"class": "SleepJob", "args": [600], "jid": secrets.token_hex(12),
+                   "queue": QUEUE, "enqueued_at": now - age_s}
+            work = {"queue": QUEUE, "payload": json.dumps(job), "run_at": now - age_s}
+            client.command("HSET", f"{identity}:workers", f"tid{t}", json.dumps(work))
+        client.command("EXPIRE", f"{identity}:workers", 600)
+
+
+# --------------------------------------------------------------------------
+# The container: the app under an init, PID 1 of its own namespaces.
+
+
+def sidekiq_argv(timeout_s: int, concurrency: int = 10) -> list[str]:
+    return ["sidekiq", "-r", str(APP), "-t", str(timeout_s), "-c", str(concurrency),
+            "-q", QUEUE]
+
+
+def shell_wrapped(argv: list[str], processes: int = 1) -> list[str]:
+    """sh -c that stays between the init and Sidekiq (no exec), and runs
+    something after Sidekiq, like many real entrypoint scripts."""
+    one = shlex.join(argv)
+    if processes == 1:
+        script = f"{one}; echo after-sidekiq status=$?"
+    else:
+        script = " & ".join([one] * processes) + " & wait; echo after-sidekiq"
+    return ["sh", "-c", script]
+
+
+class Container:
+    """unshare --pid --uts --fork --mount-proc; the init is exec'd so it is
+    PID 1 inside, under a hostname of our choosing."""
+
+    def __init__(self, init_argv: list[str], command: list[str], env: dict, hostname: str,
+                 workdir: Path, live: bool = False):
+        self.hostname = hostname
+        self.workdir = workdir
+        self.stdout_path = workdir / "container.stdout"
+        self.stderr_path = workdir / "container.stderr"
+        self.stdout = open(self.stdout_path, "wb")
+        argv = ["unshare", "--pid", "--uts", "--fork", "--mount-proc",
+                "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *init_argv, *command]
+        stderr = subprocess.PIPE if live else open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.stdout, stderr=stderr,
+                                     env={**os.environ, **env}, start_new_session=True)
+        self.tee = None
+        if live:
+            self.tee = threading.Thread(target=self._tee_stderr, daemon=True)
+            self.tee.start()
+        self.init_pid = wait_for(self._child_pid, 10, "the init to be spawned")
+        self.exit_status: Optional[int] = None
+
+    def _tee_stderr(self):
+        with open(self.stderr_path, "wb") as out:
+            for line in self.proc.stderr:
+                out.write(line)
+                out.flush()
+                sys.stderr.buffer.write(line)
+                sys.stderr.flush()
+
+    def _child_pid(self) -> Optional[int]:
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+        except OSError:
+            children = ""
+        if children.split():
+            return int(children.split()[0])
+        if self.proc.poll() is not None:
+            raise HarnessError(f"container exited at once ({self.proc.returncode}): "
+                               f"{self._text(self.stderr_path)}")
+        return None
+
+    def sidekiq_host_pids(self) -> list[int]:
+        """Host pids of the processes in this container whose title is
+        Sidekiq's."""
+        try:
+            ns = os.readlink(f"/proc/{self.init_pid}/ns/pid")
+        except OSError:
+            return []
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.readlink(entry / "ns/pid") != ns:
+                    continue
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"sidekiq "):
+                found.append(int(entry.name))
+        return sorted(found)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def ecs_stop(self, budget_s: float) -> tuple[float, bool]:
+        """SIGTERM to PID 1, wait up to the budget, then SIGKILL. Returns the
+        stop duration and whether the SIGKILL was needed."""
+        t0 = time.monotonic()
+        os.kill(self.init_pid, signal.SIGTERM)
+        killed = False
+        try:
+            self.proc.wait(timeout=budget_s)
+        except subprocess.TimeoutExpired:
+            killed = True
+            os.kill(self.init_pid, signal.SIGKILL)
+            self.proc.wait()
+        duration = time.monotonic() - t0
+        self.exit_wall = time.time()
+        self.exit_status = self.proc.returncode
+        if self.tee:
+            self.tee.join(5)
+        return duration, killed
+
+    def cleanup(self):
+        if self.alive():
+            try:
+                os.kill(self.init_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.stdout.close()
+
+    @staticmethod
+    def _text(path: Path) -> str:
+        try:
+            return path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stdout_text(self) -> str:
+        self.stdout.flush()
+        return self._text(self.stdout_path)
+
+    def stderr_text(self) -> str:
+        return self._text(self.stderr_path)
+
+
+def json_events(stderr_text: str) -> list[dict]:
+    events = []
+    for line in stderr_text.splitlines():
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and "event" in obj:
+            events.append(obj)
+    return events
+
+
+# --------------------------------------------------------------------------
+# One stop, start to finish.
+
+
+@dataclass
+class StopScenario:
+    init: str = "quiesce"  # quiesce | tini
+    durations: list = field(default_factory=lambda: [1.0])
+    budget_s: float = 14.0  # B, the orchestrator's stop timeout
+    sidekiq_timeout_s: int = 3  # T, sidekiq -t
+    margin_s: float = 2.0  # M, --shutdown-margin
+    wrapper: bool = False  # sh -c "sidekiq ...; echo after"
+    processes: int = 1  # Sidekiq processes (more than one implies the wrapper)
+    quiesce_redis: str = "plain"  # plain | tls | hung | down | proxy
+    quiesce_args: list = field(default_factory=list)  # extra flags
+    log_format: str = "json"
+    verbosity: str = "-v"
+    stale_pids: Optional[range] = None  # seed stale identities for these pids
+    live: bool = False  # copy the init's stderr to ours as it comes
+
+
+@dataclass
+class StopResult:
+    scenario: StopScenario
+    jobs: dict
+    stop_s: float
+    killed_by_harness: bool
+    exit_status: Optional[int]
+    exit_wall: float
+    events: list
+    stdout: str
+    stderr: str
+    sidekiq_processes: int
+    quiesce_commands: Optional[int] = None  # only with quiesce_redis="proxy"
+    redis_calls_during_stop: Optional[int] = None  # every client, from commandstats
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for j in self.jobs.values() if j.outcome == outcome)
+
+    def outcomes_by_seconds(self) -> dict:
+        return {j.seconds: j.outcome for j in self.jobs.values()}
+
+    def last_job_end(self) -> Optional[float]:
+        ends = [j.finished_at for j in self.jobs.values() if j.finished_at]
+        return max(ends) if ends else None
+
+    def exit_after_last_end_s(self) -> Optional[float]:
+        end = self.last_job_end()
+        return None if end is None else self.exit_wall - end
+
+    def event(self, name: str) -> list:
+        return [e for e in self.events if e.get("event") == name]
+
+    def describe(self) -> str:
+        jobs = ", ".join(f"{j.seconds:g}s:{j.outcome}" for j in self.jobs.values())
+        return (f"init={self.scenario.init} stop={self.stop_s:.2f}s killed={self.killed_by_harness} "
+                f"exit={self.exit_status} jobs=[{jobs}]\n--- init stderr ---\n{self.stderr[-6000:]}"
+                f"\n--- stdout (tail) ---\n{self.stdout[-3000:]}")
+
+
+def quiesce_binary() -> str:
+    path = os.environ.get("QUIESCE_BIN")
+    if path:
+        return path
+    for candidate in (REPO / "build" / "quiesce",):
+        if candidate.exists():
+            return str(candidate)
+    raise HarnessError("QUIESCE_BIN is not set and build/quiesce does not exist")
+
+
+def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
+             hostname: Optional[str] = None) -> StopResult:
+    workdir = Path(tempfile.mkdtemp(prefix="quiesce-sidekiq-"))
+    hostname = hostname or f"qtest-{secrets.token_hex(4)}"
+    redis = hung = proxy = container = None
+    try:
+        redis = RedisServer(workdir, tls=sc.quiesce_redis == "tls")
+        if sc.stale_pids is not None:
+            seed_stale_identities(redis.client, hostname, sc.stale_pids)
+        quiesce_url = redis.url
+        if sc.quiesce_redis == "tls":
+            quiesce_url = redis.tls_url
+        elif sc.quiesce_redis == "hung":
+            hung = HungRedis()
+            quiesce_url = hung.url
+        elif sc.quiesce_redis == "down":
+            quiesce_url = f"redis://127.0.0.1:{free_port()}/0"
+        elif sc.quiesce_redis == "proxy":
+            proxy = CountingProxy(redis.port)
+            quiesce_url = proxy.url
+
+        command = sidekiq_argv(sc.sidekiq_timeout_s)
+        if sc.wrapper or sc.processes > 1:
+            command = shell_wrapped(command, sc.processes)
+        if sc.init == "tini":
+            init_argv = ["tini", "--"]
+        elif sc.init == "quiesce":
+            init_argv = [quiesce_bin or quiesce_binary(), "--stop-timeout", f"{sc.budget_s:g}",
+                         "--shutdown-margin", f"{sc.margin_s:g}", "--redis-url", quiesce_url,
+                         "--log-format", sc.log_format]
+            if sc.verbosity:
+                init_argv.append(sc.verbosity)
+            if sc.quiesce_redis == "tls":
+                init_argv += ["--redis-ca-file", str(redis.tls_files["ca"])]
+            init_argv += [*sc.quiesce_args, "--"]
+        else:
+            raise HarnessError(f"unknown init {sc.init}")
+
+        jobs = {enqueue(redis.client, float(s)): float(s) for s in sc.durations}
+        container = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
+                              workdir, live=sc.live)
+
+        def all_started():
+            if not container.alive():
+                raise HarnessError("container exited before the jobs started:\n"
+                                   + container.stderr_text() + container.stdout_text())
+            return redis.client.command("HLEN", "qtest:started") >= len(jobs)
+
+        wait_for(all_started, 90, "every job to start", step=0.1)
+        wait_for(lambda: len(container.sidekiq_host_pids()) >= sc.processes, 30,
+                 "Sidekiq's process title")
+        sidekiq_processes = len(container.sidekiq_host_pids())
+
+        calls_before = redis.command_calls()
+        t0 = time.monotonic()
+        stop_s, killed = container.ecs_stop(sc.budget_s)
+        t_end = time.monotonic()
+        exit_wall = container.exit_wall
+        calls_after = redis.command_calls()
+        redis_calls = sum(calls_after.get(k, 0) - calls_before.get(k, 0)
+                          for k in calls_after if k != "info")
+
+        stderr = container.stderr_text()
+        return StopResult(
+            scenario=sc, jobs=job_reports(redis.client, jobs), stop_s=stop_s,
+            killed_by_harness=killed, exit_status=container.exit_status, exit_wall=exit_wall,
+            events=json_events(stderr), stdout=container.stdout_text(), stderr=stderr,
+            sidekiq_processes=sidekiq_processes,
+            quiesce_commands=proxy.commands_between(t0, t_end) if proxy else None,
+            redis_calls_during_stop=redis_calls)
+    finally:
+        if container:
+            container.cleanup()
+        for part in (proxy, hung, redis):
+            if part:
+                part.stop()
+        if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,55 @@
+# A small Sidekiq app for stop tests: each SleepJob runs for a given number of
+# seconds and records its start and its end in Redis, so a test can tell a
+# finished job from one that was cut off.
+#
+# Run: REDIS_URL=redis://127.0.0.1:PORT/0 sidekiq -r ./app.rb -t 3 -c 10
+#
+# Keys written (all under "qtest:"):
+#   qtest:started   hash  jid -> JSON {at, pid, host, seconds}  (last start)
+#   qtest:finished  hash  jid -> JSON {at, pid, host, seconds}
+#   qtest:events    list  JSON {event: "started"|"finished", jid, at, pid, host}
+#                         in order, so a job run twice shows up twice
+require "json"
+require "socket"
+require "sidekiq"
+
+# redis-rb 4.8 warns about its 5.0 API on every SADD Sidekiq makes.
+Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+
+redis_config = { url: ENV.fetch("REDIS_URL", "redis://127.0.0.1:6379/0") }
+Sidekiq.configure_server { |config| config.redis = redis_config }
+Sidekiq.configure_client { |config| config.redis = redis_config }
+
+class SleepJob
+  include Sidekiq::Worker
+  # A job cut off by a hard shutdown must show up as requeued, never as a
+  # retry: the tests tell the two apart.
+  sidekiq_options retry: false
+
+  # Small steps keep the thread responsive to Sidekiq's hard shutdown.
+  STEP = 0.1
+
+  def perform(seconds, _label = nil)
+    record("started", seconds)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds.to_f
+    loop do
+      left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      break if left <= 0
+      sleep([left, STEP].min)
+    end
+    record("finished", seconds)
+  end
+
+  private
+
+  def record(event, seconds)
+    entry = JSON.generate(event: event, jid: jid, at: Time.now.to_f,
+                          pid: Process.pid, host: Socket.gethostname, seconds: seconds)
+    Sidekiq.redis do |conn|
+      conn.multi do |tx|
+        tx.hset("qtest:#{event}", jid, entry)
+        tx.rpush("qtest:events", entry)
+      end
+    end
+  end
+end
