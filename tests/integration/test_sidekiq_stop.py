@@ -1,0 +1,186 @@
+"""The Sidekiq stop, end to end: quiesce as the real PID 1 of a PID/UTS
+namespace, the real Sidekiq 6.4.1, a real redis-server, an ECS-style stop
+(SIGTERM, a budget B, SIGKILL).
+
+Budgets are small so the suite stays fast: B = 14 s, Sidekiq -t 3, margin
+2 s, so quiesce's TERM deadline is t0 + 9 s and its SIGKILL t0 + 13 s.
+Every scenario runs in its own Redis and namespace; they run a few at a time
+and each test waits for its own.
+"""
+
+import os
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+
+import sidekiq_harness as h
+
+B = 14.0
+T = 3
+M = 2.0
+TERM_DEADLINE = B - T - M
+# A loaded 2-core machine delays every step a little; bounds get this much
+# room on top of what the design promises.
+SLACK = 3.0
+
+SHORT = [1.0, 1.5, 2.0, 3.0, 4.0]
+MEDIUM = 7.0  # longer than T, ends well before B - M
+LONG = 30.0  # longer than B
+
+
+def scenario(**kwargs) -> h.StopScenario:
+    return h.StopScenario(budget_s=B, sidekiq_timeout_s=T, margin_s=M, **kwargs)
+
+
+SCENARIOS = {
+    "short": scenario(durations=SHORT),
+    "medium": scenario(durations=[MEDIUM]),
+    "medium_tini": scenario(init="tini", durations=[MEDIUM]),
+    "long": scenario(durations=[LONG]),
+    # quiesce cannot read -t through a shell string, so it is told.
+    "wrapper": scenario(durations=[MEDIUM, LONG], wrapper=True,
+                        quiesce_args=["--sidekiq-timeout", str(T)]),
+    "wrapper_tini": scenario(init="tini", durations=[MEDIUM], wrapper=True),
+    "redis_hung": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="hung"),
+    "redis_down": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="down"),
+    "tls": scenario(durations=[1.0, 2.5], quiesce_redis="tls"),
+    # Every small pid inside the namespace, the real Sidekiq's included.
+    "stale": scenario(durations=[1.0, 2.5], stale_pids=range(1, 40)),
+}
+
+_pool = None
+_futures = {}
+
+
+def setUpModule():
+    global _pool
+    quiesce = os.environ.get("QUIESCE_BIN") or h.quiesce_binary()
+    # Sidekiq jobs mostly sleep; a few stops at a time keep the CPU bursts of
+    # Ruby booting from piling up on two cores.
+    _pool = ThreadPoolExecutor(max_workers=int(os.environ.get("SIDEKIQ_STOP_JOBS", "4")))
+    for name, sc in SCENARIOS.items():
+        _futures[name] = _pool.submit(h.run_stop, sc, quiesce)
+
+
+def tearDownModule():
+    _pool.shutdown(wait=True)
+
+
+def result(name: str) -> h.StopResult:
+    return _futures[name].result()
+
+
+class QuiesceStop(unittest.TestCase):
+    def assertCleanQuiesceStop(self, r: h.StopResult):
+        """What every stop under quiesce must show: nothing lost, out before
+        the orchestrator's SIGKILL, no SIGKILL of its own, the child's status."""
+        info = r.describe()
+        self.assertEqual(r.count("lost"), 0, f"jobs lost\n{info}")
+        self.assertEqual(r.count("queued"), 0, f"a job never started\n{info}")
+        self.assertFalse(r.killed_by_harness, f"the orchestrator had to SIGKILL\n{info}")
+        self.assertLess(r.stop_s, B, info)
+        self.assertEqual(r.event("kill_sent"), [], f"quiesce had to SIGKILL\n{info}")
+        self.assertEqual(r.exit_status, 0, info)
+        self.assertTrue(r.event("tstp_sent"), f"no tstp_sent\n{info}")
+        exits = r.event("exit")
+        self.assertTrue(exits and exits[-1].get("code") == 0, f"no exit event with code 0\n{info}")
+
+    def term_reasons(self, r: h.StopResult) -> list:
+        return [e.get("reason") for e in r.event("term_sent")]
+
+    def assertExitSoonAfterLastJob(self, r: h.StopResult):
+        gap = r.exit_after_last_end_s()
+        self.assertIsNotNone(gap, r.describe())
+        # The drain shows at the next heartbeat (5 s), then TERM, then
+        # Sidekiq's own exit (about a second).
+        self.assertLess(gap, h.HEARTBEAT_S + 1 + SLACK,
+                        f"exit {gap:.2f}s after the last job ended\n{r.describe()}")
+
+    # 1
+    def test_short_jobs_finish_and_exit_follows_the_drain(self):
+        r = result("short")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), len(SHORT), r.describe())
+        self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
+        found = r.event("sidekiq_found")
+        self.assertTrue(found and found[0].get("pids"), r.describe())
+        self.assertExitSoonAfterLastJob(r)
+
+    # 2
+    def test_job_longer_than_sidekiq_timeout_finishes(self):
+        r = result("medium")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished"}, r.describe())
+        self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
+        self.assertExitSoonAfterLastJob(r)
+
+    def test_same_job_under_tini_is_cut_off_at_sidekiq_timeout(self):
+        r = result("medium_tini")
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "requeued"}, r.describe())
+        self.assertFalse(r.killed_by_harness, r.describe())
+        # TERM at t0, Sidekiq gives up at T and requeues.
+        self.assertGreaterEqual(r.stop_s, T - 0.5, r.describe())
+        self.assertLess(r.stop_s, T + 3 + SLACK, r.describe())
+
+    # 3
+    def test_job_longer_than_budget_is_requeued_before_the_kill(self):
+        r = result("long")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.outcomes_by_seconds(), {LONG: "requeued"}, r.describe())
+        self.assertEqual(self.term_reasons(r), ["deadline"], r.describe())
+        # TERM no earlier than planned: the job had every second it could get.
+        self.assertGreaterEqual(r.stop_s, TERM_DEADLINE, r.describe())
+        plans = r.event("stop_plan")
+        self.assertTrue(plans, r.describe())
+        self.assertAlmostEqual(float(plans[0]["term_in_s"]), TERM_DEADLINE, delta=0.6,
+                               msg=r.describe())
+
+    # 4
+    def test_shell_wrapper_medium_finishes_long_requeued(self):
+        r = result("wrapper")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished", LONG: "requeued"},
+                         r.describe())
+        self.assertEqual(self.term_reasons(r), ["deadline"], r.describe())
+        self.assertIn("after-sidekiq status=0", r.stdout, "the shell did not run on\n"
+                      + r.describe())
+
+    def test_shell_wrapper_under_tini_loses_the_job(self):
+        # The baseline the wrapper test is measured against: tini's TERM kills
+        # the shell, tini exits, the kernel SIGKILLs Sidekiq mid-job.
+        r = result("wrapper_tini")
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "lost"}, r.describe())
+
+    # 5
+    def assertStopWithoutRedis(self, r: h.StopResult):
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.outcomes_by_seconds(),
+                         {1.5: "finished", 6.0: "finished", LONG: "requeued"}, r.describe())
+        self.assertTrue(r.event("redis_error"), f"no redis_error logged\n{r.describe()}")
+
+    def test_redis_hung_stop_within_budget(self):
+        self.assertStopWithoutRedis(result("redis_hung"))
+
+    def test_redis_down_stop_within_budget(self):
+        self.assertStopWithoutRedis(result("redis_down"))
+
+    # 6
+    def test_redis_over_tls(self):
+        r = result("tls")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 2, r.describe())
+        self.assertTrue(r.event("redis_connected"), r.describe())
+        self.assertEqual(r.event("redis_error"), [], r.describe())
+        self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
+        self.assertExitSoonAfterLastJob(r)
+
+    # 7
+    def test_stale_identities_are_ignored(self):
+        r = result("stale")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 2, r.describe())
+        self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
+        self.assertExitSoonAfterLastJob(r)
+
+
+if __name__ == "__main__":
+    unittest.main()
