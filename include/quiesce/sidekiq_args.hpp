@@ -1,0 +1,20 @@
+#pragma once
+// What a command line says about Sidekiq before it runs: whether it starts
+// Sidekiq at all, and the shutdown timeout given with -t (cli.rb).
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace quiesce {
+
+// True when a word of the command (or of the script of `sh -c "..."`) is a
+// program named sidekiq or sidekiqswarm, e.g. ["bundle","exec","sidekiq"].
+bool command_runs_sidekiq(const std::vector<std::string>& argv);
+
+// Seconds from -t N, -tN, --timeout N, --timeout=N (and what Ruby's
+// OptionParser also takes: "-vt 40", "--time 40") after the sidekiq word;
+// the last one wins, as in OptionParser. nullopt when absent, or when the
+// value would make Sidekiq refuse to start (not an Integer(), or <= 0).
+std::optional<int> sidekiq_timeout_from_argv(const std::vector<std::string>& argv);
+
+}  // namespace quiesce
