@@ -646,12 +646,14 @@ def quiesce_binary() -> str:
 
 
 def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
-             hostname: Optional[str] = None) -> StopResult:
+             hostname: Optional[str] = None,
+             narrate: Callable[[str], None] = lambda _: None) -> StopResult:
     workdir = Path(tempfile.mkdtemp(prefix="quiesce-sidekiq-"))
     hostname = hostname or f"qtest-{secrets.token_hex(4)}"
     redis = hung = proxy = container = None
     try:
         redis = RedisServer(workdir, tls=sc.quiesce_redis == "tls")
+        narrate(f"redis-server on 127.0.0.1:{redis.port}")
         if sc.stale_pids is not None:
             seed_stale_identities(redis.client, hostname, sc.stale_pids)
         quiesce_url = redis.url
@@ -686,6 +688,9 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         jobs = {enqueue(redis.client, float(s)): float(s) for s in sc.durations}
         container = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
                               workdir, live=sc.live)
+        narrate(f"container {hostname}: {shlex.join(init_argv + command)} "
+                f"(PID 1 is host pid {container.init_pid}); "
+                f"{len(jobs)} jobs enqueued: {', '.join(f'{s:g}s' for s in jobs.values())}")
 
         def all_started():
             if not container.alive():
@@ -698,11 +703,14 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
                  "Sidekiq's process title")
         sidekiq_processes = len(container.sidekiq_host_pids())
 
+        narrate(f"every job is running; SIGTERM to PID 1, budget {sc.budget_s:g}s")
         calls_before = redis.command_calls()
         t0 = time.monotonic()
         stop_s, killed = container.ecs_stop(sc.budget_s)
         t_end = time.monotonic()
         exit_wall = container.exit_wall
+        narrate(f"container exited after {stop_s:.2f}s"
+                + (" (SIGKILLed at the budget)" if killed else ""))
         calls_after = redis.command_calls()
         redis_calls = sum(calls_after.get(k, 0) - calls_before.get(k, 0)
                           for k in calls_after if k != "info")
