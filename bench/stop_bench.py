@@ -45,10 +45,8 @@ def scenarios(budget: float, timeout: int, margin: float) -> dict:
         f"one {medium:g}s job (T < job < B-M)": sc(durations=[medium]),
         f"one {long:g}s job (> B)": sc(durations=[long]),
         "mix": sc(durations=[1, 2, medium, long]),
-        "mix, sh -c wrapper": sc(durations=[1, 2, medium, long], wrapper=True,
-                                 quiesce_args=["--sidekiq-timeout", str(timeout)]),
-        "2 Sidekiq processes": sc(durations=[1, 2, 2, medium, medium], processes=2,
-                                  quiesce_args=["--sidekiq-timeout", str(timeout)]),
+        "mix, sh -c wrapper": sc(durations=[1, 2, medium, long], wrapper=True),
+        "2 Sidekiq processes": sc(durations=[1, 2, 2, medium, medium], processes=2),
     }
 
 

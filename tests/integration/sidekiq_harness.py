@@ -459,8 +459,9 @@ class Container:
         self.stdout = open(self.stdout_path, "wb")
         argv = ["unshare", "--pid", "--uts", "--fork", "--mount-proc",
                 "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *init_argv, *command]
-        stderr = subprocess.PIPE if live else open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.stdout, stderr=stderr,
+        self.stderr = None if live else open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.stdout,
+                                     stderr=subprocess.PIPE if live else self.stderr,
                                      env={**os.environ, **env}, start_new_session=True)
         self.tee = None
         if live:
@@ -544,6 +545,8 @@ class Container:
                 self.proc.kill()
                 self.proc.wait()
         self.stdout.close()
+        if self.stderr:
+            self.stderr.close()
 
     @staticmethod
     def _text(path: Path) -> str:

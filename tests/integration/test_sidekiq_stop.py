@@ -36,9 +36,8 @@ SCENARIOS = {
     "medium": scenario(durations=[MEDIUM]),
     "medium_tini": scenario(init="tini", durations=[MEDIUM]),
     "long": scenario(durations=[LONG]),
-    # quiesce cannot read -t through a shell string, so it is told.
-    "wrapper": scenario(durations=[MEDIUM, LONG], wrapper=True,
-                        quiesce_args=["--sidekiq-timeout", str(T)]),
+    # quiesce reads -t out of the shell string too.
+    "wrapper": scenario(durations=[MEDIUM, LONG], wrapper=True),
     "wrapper_tini": scenario(init="tini", durations=[MEDIUM], wrapper=True),
     "redis_hung": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="hung"),
     "redis_down": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="down"),
