@@ -11,8 +11,8 @@ enum class Level { Error = 0, Warn = 1, Info = 2, Debug = 3, Trace = 4 };
 
 struct LogLine {
   Level level = Level::Info;
-  std::string event;       // stable machine-readable name, e.g. "term_sent"
-  std::string message;     // one human sentence
+  std::string event;    // stable machine-readable name, e.g. "term_sent"
+  std::string message;  // one human sentence
   nlohmann::json fields = nlohmann::json::object();  // extra structured data
 };
 

@@ -9,8 +9,8 @@ namespace quiesce::redis {
 struct Reply {
   enum class Type { String, Array, Integer, Nil, Status, Error };
   Type type = Type::Nil;
-  std::string str;          // String, Status, Error
-  long long integer = 0;    // Integer
+  std::string str;              // String, Status, Error
+  long long integer = 0;        // Integer
   std::vector<Reply> elements;  // Array
 
   bool is_error() const { return type == Type::Error; }

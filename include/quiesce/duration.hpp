@@ -1,0 +1,20 @@
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "quiesce/time.hpp"
+
+namespace quiesce {
+
+// Reads "30" (seconds), "30s", "1m30s", "500ms", "2h". Config files, flags and
+// environment variables all go through this one parser so they agree.
+std::optional<Duration> parse_duration(std::string_view text);
+
+// The shortest form parse_duration reads back: "1m30s", "500ms", "0s".
+std::string format_duration(Duration d);
+
+// Seconds with one decimal, for log lines: "22.5".
+std::string format_seconds(Duration d);
+
+}  // namespace quiesce

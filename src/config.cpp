@@ -1,0 +1,566 @@
+#include "quiesce/config.hpp"
+
+#include <fmt/format.h>
+#include <getopt.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
+#include "quiesce/config_values.hpp"
+#include "quiesce/duration.hpp"
+#include "quiesce/sidekiq_args.hpp"
+#include "quiesce/signal_names.hpp"
+
+namespace quiesce {
+namespace {
+
+using Layer = Origin::Layer;
+// A setter reads one value in text form; it returns the problem, if any.
+using Setter = std::function<std::optional<std::string>(Config&, std::string_view)>;
+using Shower = std::function<std::string(const Config&)>;
+
+struct OptionSpec {
+  std::string key;        // as in the TOML file, sections dotted: "stop.stop_timeout"
+  std::string long_flag;  // without the dashes; empty when there is none
+  char short_flag = 0;
+  bool takes_value = true;
+  std::vector<std::string> env;  // highest priority first
+  Setter set;
+  Shower show;
+};
+
+template <typename T, typename Parse>
+Setter setter(T Config::*field, Parse parse) {
+  return [field, parse](Config& c, std::string_view text) -> std::optional<std::string> {
+    auto parsed = parse(text);
+    if (auto* problem = std::get_if<Problem>(&parsed)) return problem->text;
+    c.*field = std::get<T>(parsed);
+    return std::nullopt;
+  };
+}
+
+Shower show_duration(Duration Config::*field) {
+  return [field](const Config& c) { return fmt::format("\"{}\"", format_duration(c.*field)); };
+}
+Shower show_bool(bool Config::*field) {
+  return [field](const Config& c) { return std::string(c.*field ? "true" : "false"); };
+}
+Shower show_string(std::string Config::*field) {
+  return [field](const Config& c) { return fmt::format("\"{}\"", c.*field); };
+}
+
+std::vector<OptionSpec> option_specs() {
+  std::vector<OptionSpec> specs;
+  auto add = [&](OptionSpec s) { specs.push_back(std::move(s)); };
+  add({"subreaper",
+       "subreaper",
+       's',
+       false,
+       {"QUIESCE_SUBREAPER", "TINI_SUBREAPER"},
+       setter(&Config::subreaper, parse_bool_value),
+       show_bool(&Config::subreaper)});
+  add({"process_group",
+       "process-group",
+       'g',
+       false,
+       {"QUIESCE_PROCESS_GROUP", "TINI_KILL_PROCESS_GROUP"},
+       setter(&Config::process_group, parse_bool_value),
+       show_bool(&Config::process_group)});
+  add({"remap_exit",
+       "remap-exit",
+       'e',
+       true,
+       {"QUIESCE_REMAP_EXIT"},
+       setter(&Config::remap_exit, parse_exit_codes),
+       [](const Config& c) { return fmt::format("[{}]", fmt::join(c.remap_exit, ", ")); }});
+  add({"parent_death_signal",
+       "parent-death-signal",
+       'p',
+       true,
+       {"QUIESCE_PARENT_DEATH_SIGNAL"},
+       setter(&Config::parent_death_signal, parse_signal_value),
+       [](const Config& c) {
+         return c.parent_death_signal ? fmt::format("\"{}\"", signal_name(c.parent_death_signal))
+                                      : std::string("\"\"");
+       }});
+  add({"verbosity",
+       "verbosity",
+       0,
+       true,
+       {"QUIESCE_VERBOSITY", "TINI_VERBOSITY"},
+       setter(&Config::verbosity, parse_verbosity),
+       [](const Config& c) { return fmt::format("{}", c.verbosity); }});
+  add({"warn_on_reap",
+       "warn-on-reap",
+       'w',
+       false,
+       {"QUIESCE_WARN_ON_REAP"},
+       setter(&Config::warn_on_reap, parse_bool_value),
+       show_bool(&Config::warn_on_reap)});
+  add({"log_format",
+       "log-format",
+       0,
+       true,
+       {"QUIESCE_LOG_FORMAT"},
+       setter(&Config::log_format, parse_log_format),
+       [](const Config& c) {
+         return std::string(c.log_format == LogFormat::Json ? "\"json\"" : "\"text\"");
+       }});
+  add({"exit_grace",
+       "exit-grace",
+       0,
+       true,
+       {"QUIESCE_EXIT_GRACE"},
+       setter(&Config::exit_grace, parse_duration_value),
+       show_duration(&Config::exit_grace)});
+  add({"signals.rewrite",
+       "rewrite",
+       0,
+       true,
+       {"QUIESCE_REWRITE"},
+       setter(&Config::rewrite, parse_rewrites),
+       [](const Config& c) {
+         std::vector<std::string> parts;
+         for (auto [from, to] : c.rewrite) {
+           parts.push_back(fmt::format("{} = \"{}\"", signal_name(from), signal_name(to)));
+         }
+         if (parts.empty()) return std::string("{}");
+         return fmt::format("{{ {} }}", fmt::join(parts, ", "));
+       }});
+  add({"stop.drain",
+       "drain",
+       0,
+       true,
+       {"QUIESCE_DRAIN"},
+       setter(&Config::drain, parse_drain_mode),
+       [](const Config& c) { return fmt::format("\"{}\"", drain_mode_name(c.drain)); }});
+  add({"stop.stop_timeout",
+       "stop-timeout",
+       0,
+       true,
+       {"QUIESCE_STOP_TIMEOUT"},
+       setter(&Config::stop_timeout, parse_duration_value),
+       show_duration(&Config::stop_timeout)});
+  add({"stop.sidekiq_timeout",
+       "sidekiq-timeout",
+       0,
+       true,
+       {"QUIESCE_SIDEKIQ_TIMEOUT"},
+       setter(&Config::sidekiq_timeout, parse_duration_value),
+       show_duration(&Config::sidekiq_timeout)});
+  add({"stop.shutdown_margin",
+       "shutdown-margin",
+       0,
+       true,
+       {"QUIESCE_SHUTDOWN_MARGIN"},
+       setter(&Config::shutdown_margin, parse_duration_value),
+       show_duration(&Config::shutdown_margin)});
+  add({"stop.poll_interval",
+       "poll-interval",
+       0,
+       true,
+       {"QUIESCE_POLL_INTERVAL"},
+       setter(&Config::poll_interval, parse_positive_duration),
+       show_duration(&Config::poll_interval)});
+  add({"redis.url",
+       "redis-url",
+       0,
+       true,
+       {"QUIESCE_REDIS_URL", "REDIS_URL"},
+       setter(&Config::redis_url, parse_redis_url_value),
+       [](const Config& c) { return fmt::format("\"{}\"", redact_url(c.redis_url)); }});
+  add({"redis.ca_file",
+       "redis-ca-file",
+       0,
+       true,
+       {"QUIESCE_REDIS_CA_FILE"},
+       setter(&Config::redis_ca_file, parse_string_value),
+       show_string(&Config::redis_ca_file)});
+  add({"redis.tls_verify",
+       "redis-tls-verify",
+       0,
+       true,
+       {"QUIESCE_REDIS_TLS_VERIFY"},
+       setter(&Config::redis_tls_verify, parse_bool_value),
+       show_bool(&Config::redis_tls_verify)});
+  add({"redis.connect_timeout",
+       "redis-connect-timeout",
+       0,
+       true,
+       {"QUIESCE_REDIS_CONNECT_TIMEOUT"},
+       setter(&Config::redis_connect_timeout, parse_positive_duration),
+       show_duration(&Config::redis_connect_timeout)});
+  add({"redis.command_timeout",
+       "redis-command-timeout",
+       0,
+       true,
+       {"QUIESCE_REDIS_COMMAND_TIMEOUT"},
+       setter(&Config::redis_command_timeout, parse_positive_duration),
+       show_duration(&Config::redis_command_timeout)});
+  return specs;
+}
+
+const std::vector<OptionSpec>& specs() {
+  static const std::vector<OptionSpec> all = option_specs();
+  return all;
+}
+
+const OptionSpec* find_spec(std::string_view key) {
+  for (const auto& s : specs()) {
+    if (s.key == key) return &s;
+  }
+  return nullptr;
+}
+
+// tini's variables are switches: set at all means on, whatever the value.
+bool is_presence_switch(const OptionSpec& spec, const std::string& env_name) {
+  return !spec.takes_value || (env_name.rfind("TINI_", 0) == 0 && env_name != "TINI_VERBOSITY");
+}
+
+std::optional<ConfigError> apply(Config& c, const OptionSpec& spec, std::string_view text,
+                                 Origin origin, std::string_view where) {
+  if (auto problem = spec.set(c, text)) {
+    return ConfigError{fmt::format("quiesce: {}: {}", where, *problem)};
+  }
+  c.origins[spec.key] = std::move(origin);
+  return std::nullopt;
+}
+
+// ---- command line ----------------------------------------------------------
+
+struct FlagValues {
+  std::vector<std::pair<const OptionSpec*, std::string>> values;  // in order given
+  std::vector<std::string> remap_codes;
+  std::vector<std::string> rewrites;
+  int verbose_count = 0;
+  std::optional<std::string> config_file;
+  bool help = false;
+  bool version = false;
+  std::vector<std::string> command;
+};
+
+enum LongOnly { kConfig = 1000, kVersion, kHelp, kSpecBase = 2000 };
+
+std::variant<FlagValues, ConfigError> parse_flags(const std::vector<std::string>& args) {
+  std::vector<option> longopts;
+  std::string shortopts = "+:hv";  // '+': stop at the command, as tini does
+  for (std::size_t i = 0; i < specs().size(); ++i) {
+    const auto& s = specs()[i];
+    int has_arg = s.takes_value ? required_argument : no_argument;
+    if (!s.long_flag.empty()) {
+      longopts.push_back({s.long_flag.c_str(), has_arg, nullptr, kSpecBase + static_cast<int>(i)});
+    }
+    if (s.short_flag) {
+      shortopts += s.short_flag;
+      if (s.takes_value) shortopts += ':';
+    }
+  }
+  longopts.push_back({"config", required_argument, nullptr, kConfig});
+  longopts.push_back({"version", no_argument, nullptr, kVersion});
+  longopts.push_back({"help", no_argument, nullptr, kHelp});
+  longopts.push_back({nullptr, 0, nullptr, 0});
+
+  std::vector<std::string> storage = {"quiesce"};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  FlagValues out;
+  optind = 0;  // glibc: 0 resets getopt's state fully
+  opterr = 0;
+  int argc = static_cast<int>(storage.size());
+  for (;;) {
+    int opt = getopt_long(argc, argv.data(), shortopts.c_str(), longopts.data(), nullptr);
+    if (opt == -1) break;
+    std::string given = argv[optind - 1] ? argv[optind - 1] : "";
+    if (opt == '?') {
+      std::string name = optopt ? fmt::format("-{}", static_cast<char>(optopt)) : given;
+      return ConfigError{fmt::format("quiesce: {}: unknown option (see quiesce --help)", name)};
+    }
+    if (opt == ':') {
+      std::string name =
+          optopt && optopt < 256 ? fmt::format("-{}", static_cast<char>(optopt)) : given;
+      return ConfigError{fmt::format("quiesce: {}: needs a value", name)};
+    }
+    if (opt == 'h' || opt == kHelp) {
+      out.help = true;
+    } else if (opt == kVersion) {
+      out.version = true;
+    } else if (opt == 'v') {
+      ++out.verbose_count;
+    } else if (opt == kConfig) {
+      out.config_file = optarg;
+    } else {
+      const OptionSpec* spec = nullptr;
+      if (opt >= kSpecBase) {
+        spec = &specs()[static_cast<std::size_t>(opt - kSpecBase)];
+      } else {
+        for (const auto& s : specs()) {
+          if (s.short_flag == opt) spec = &s;
+        }
+      }
+      if (!spec) return ConfigError{fmt::format("quiesce: {}: unknown option", given)};
+      std::string value = spec->takes_value ? optarg : "true";
+      // Repeatable flags gather every occurrence into one value.
+      if (spec->key == "remap_exit") {
+        out.remap_codes.push_back(value);
+      } else if (spec->key == "signals.rewrite") {
+        out.rewrites.push_back(value);
+      } else {
+        out.values.emplace_back(spec, value);
+      }
+    }
+  }
+  for (int i = optind; i < argc; ++i) out.command.emplace_back(argv[i]);
+  return out;
+}
+
+std::string flag_name(const OptionSpec& spec) {
+  return spec.long_flag.empty() ? fmt::format("-{}", spec.short_flag)
+                                : fmt::format("--{}", spec.long_flag);
+}
+
+std::optional<ConfigError> apply_flags(Config& c, const FlagValues& flags) {
+  for (const auto& [spec, value] : flags.values) {
+    auto where = flag_name(*spec);
+    if (auto e = apply(c, *spec, value, {Layer::Flag, where}, where)) return e;
+  }
+  auto joined = [&](const char* key, const std::vector<std::string>& parts) {
+    const OptionSpec& spec = *find_spec(key);
+    auto where = flag_name(spec);
+    return apply(c, spec, fmt::format("{}", fmt::join(parts, ",")), {Layer::Flag, where}, where);
+  };
+  if (!flags.remap_codes.empty()) {
+    if (auto e = joined("remap_exit", flags.remap_codes)) return e;
+  }
+  if (!flags.rewrites.empty()) {
+    if (auto e = joined("signals.rewrite", flags.rewrites)) return e;
+  }
+  // -v counts up from tini's default, unless --verbosity set it outright.
+  auto verbosity_origin = c.origins.find("verbosity");
+  bool set_by_flag =
+      verbosity_origin != c.origins.end() && verbosity_origin->second.layer == Layer::Flag;
+  if (flags.verbose_count > 0 && !set_by_flag) {
+    c.verbosity = std::min(4, 1 + flags.verbose_count);
+    c.origins["verbosity"] = {Layer::Flag, std::string(flags.verbose_count, 'v').insert(0, "-")};
+  }
+  return std::nullopt;
+}
+
+// ---- environment -----------------------------------------------------------
+
+std::optional<ConfigError> apply_env(Config& c, const GetEnv& getenv) {
+  for (const auto& spec : specs()) {
+    for (const auto& name : spec.env) {
+      const char* raw = getenv(name.c_str());
+      if (!raw) continue;
+      std::string value = raw;
+      if (is_presence_switch(spec, name) && name.rfind("TINI_", 0) == 0) value = "true";
+      if (value.empty() && spec.takes_value) continue;  // VAR= means unset, as in most shells
+      if (auto e = apply(c, spec, value, {Layer::Env, name}, name)) return e;
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- config file -----------------------------------------------------------
+
+std::optional<std::string> node_text(const toml::node& node, bool allow_table) {
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return fmt::format("{}", i->get());
+  if (auto b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+  if (auto arr = node.as_array()) {
+    std::vector<std::string> parts;
+    for (const auto& item : *arr) {
+      auto t = node_text(item, false);
+      if (!t) return std::nullopt;
+      parts.push_back(*t);
+    }
+    return fmt::format("{}", fmt::join(parts, ","));
+  }
+  if (auto table = node.as_table(); table && allow_table) {
+    std::vector<std::string> parts;
+    for (const auto& [k, v] : *table) {
+      auto t = node_text(v, false);
+      if (!t) return std::nullopt;
+      parts.push_back(fmt::format("{}:{}", k.str(), *t));
+    }
+    return fmt::format("{}", fmt::join(parts, ","));
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> apply_file_key(Config& c, const std::string& path,
+                                          const std::string& key, const toml::node& node) {
+  auto line = node.source().begin.line;
+  auto where = fmt::format("{}:{}", path, line);
+  const OptionSpec* spec = find_spec(key);
+  if (!spec) return ConfigError{fmt::format("quiesce: {}: unknown key '{}'", where, key)};
+  auto text = node_text(node, key == "signals.rewrite");
+  if (!text) {
+    return ConfigError{
+        fmt::format("quiesce: {}: {}: a value of this type does not fit here", where, key)};
+  }
+  return apply(c, *spec, *text, {Layer::File, where}, fmt::format("{}: {}", where, key));
+}
+
+bool is_section(const std::string& key) {
+  return key == "signals" || key == "stop" || key == "redis";
+}
+
+std::optional<ConfigError> apply_file(Config& c, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return ConfigError{
+        fmt::format("quiesce: {}:{}: {}", path, e.source().begin.line, e.description())};
+  }
+  for (const auto& [k, node] : root) {
+    std::string key(k.str());
+    if (is_section(key) && node.is_table()) {
+      for (const auto& [k2, inner] : *node.as_table()) {
+        if (auto e = apply_file_key(c, path, key + "." + std::string(k2.str()), inner)) return e;
+      }
+    } else if (auto e = apply_file_key(c, path, key, node)) {
+      return e;
+    }
+  }
+  c.config_file = path;
+  return std::nullopt;
+}
+
+std::optional<std::string> choose_config_file(const FlagValues& flags, const GetEnv& getenv,
+                                              bool& explicit_choice) {
+  explicit_choice = true;
+  if (flags.config_file) return flags.config_file;
+  if (const char* env = getenv("QUIESCE_CONFIG"); env && *env) return std::string(env);
+  explicit_choice = false;
+  std::error_code ec;
+  if (std::filesystem::exists("/etc/quiesce.toml", ec)) return std::string("/etc/quiesce.toml");
+  return std::nullopt;
+}
+
+// ---- derived values and sanity ---------------------------------------------
+
+void derive(Config& c) {
+  if (!c.origins.count("stop.sidekiq_timeout")) {
+    if (auto t = sidekiq_timeout_in_command(c.command)) {
+      c.sidekiq_timeout = Duration{*t * 1000};
+      c.origins["stop.sidekiq_timeout"] = {Layer::Command, "the command's -t"};
+    }
+  }
+  // Only a container that will drain Sidekiq cares about the stop budget.
+  bool drains = c.drain == DrainMode::Always ||
+                (c.drain == DrainMode::Auto && command_runs_sidekiq(c.command));
+  auto room = c.stop_timeout - c.sidekiq_timeout - c.shutdown_margin;
+  if (drains && room <= Duration{0}) {
+    c.warnings.push_back(fmt::format(
+        "stop.stop_timeout {} leaves no room to drain (sidekiq_timeout {} + shutdown_margin {}): "
+        "on SIGTERM, Sidekiq gets TERM at once",
+        format_duration(c.stop_timeout), format_duration(c.sidekiq_timeout),
+        format_duration(c.shutdown_margin)));
+  }
+  if (drains && c.stop_timeout <= Duration{2000}) {
+    c.warnings.push_back(fmt::format(
+        "stop.stop_timeout {} is too short to drain anything: SIGKILL comes at half of it",
+        format_duration(c.stop_timeout)));
+  }
+}
+
+}  // namespace
+
+std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
+                                              const GetEnv& getenv) {
+  Loaded loaded;
+  std::vector<std::string> args = raw_args;
+  if (!args.empty() && args[0] == "check-config") {
+    loaded.mode = Mode::CheckConfig;
+    args.erase(args.begin());
+  }
+  auto parsed = parse_flags(args);
+  if (auto* e = std::get_if<ConfigError>(&parsed)) return *e;
+  const auto& flags = std::get<FlagValues>(parsed);
+  if (flags.help) return Loaded{Mode::Help, {}};
+  if (flags.version) return Loaded{Mode::Version, {}};
+
+  Config& c = loaded.config;
+  c.command = flags.command;
+  bool explicit_file = false;
+  if (auto path = choose_config_file(flags, getenv, explicit_file)) {
+    std::error_code ec;
+    if (explicit_file && !std::filesystem::is_regular_file(*path, ec)) {
+      return ConfigError{fmt::format("quiesce: config file {}: no such file", *path)};
+    }
+    if (auto e = apply_file(c, *path)) return *e;
+  }
+  if (auto e = apply_env(c, getenv)) return *e;
+  if (auto e = apply_flags(c, flags)) return *e;
+  if (loaded.mode == Mode::Run && c.command.empty()) {
+    return ConfigError{"quiesce: no command given (usage: quiesce [options] -- command [args...])"};
+  }
+  derive(c);
+  return loaded;
+}
+
+std::string describe_config(const Config& c) {
+  std::string out;
+  if (!c.config_file.empty()) out += fmt::format("# config file: {}\n", c.config_file);
+  for (const auto& spec : specs()) {
+    std::string origin = "default";
+    if (auto it = c.origins.find(spec.key); it != c.origins.end()) {
+      static const char* names[] = {"default", "file", "env", "flag", "command"};
+      origin = fmt::format("{} {}", names[static_cast<int>(it->second.layer)], it->second.detail);
+    }
+    out += fmt::format("{:<22} = {:<34} # {}\n", spec.key, spec.show(c), origin);
+  }
+  out += fmt::format("{:<22} = [{}]\n", "command", fmt::join(c.command, ", "));
+  for (const auto& w : c.warnings) out += fmt::format("# warning: {}\n", w);
+  return out;
+}
+
+std::string usage_text() {
+  return R"(usage: quiesce [options] [--] command [args...]
+       quiesce check-config [options] [-- command [args...]]
+
+A PID 1 for Sidekiq containers: spawns the command, reaps zombies, forwards
+signals, and turns the orchestrator's SIGTERM into a Sidekiq drain that ends
+before the stop budget runs out.
+
+tini-compatible:
+  -s, --subreaper               register as child subreaper
+  -g, --process-group           forward signals to the child's process group
+  -e, --remap-exit CODE         exit 0 when the child exits with CODE (repeatable)
+  -p, --parent-death-signal SIG signal to get when quiesce's parent dies
+  -v                            more logging (repeatable)
+  -w, --warn-on-reap            warn about every reaped zombie
+  -h, --help                    this text
+      --version                 print the version
+
+quiesce:
+      --config FILE             TOML config file (default /etc/quiesce.toml if present)
+      --verbosity N             0 errors .. 4 trace
+      --log-format text|json    log format on stderr
+      --exit-grace DURATION     time others get after the main child exits (30s)
+      --rewrite FROM:TO         forward signal FROM as TO (repeatable)
+      --drain auto|always|never the Sidekiq stop (auto: when Sidekiq is found)
+      --stop-timeout DURATION   the orchestrator's SIGTERM-to-SIGKILL budget (30s)
+      --sidekiq-timeout DURATION Sidekiq's -t (read from the command, else 25s)
+      --shutdown-margin DURATION room for Sidekiq to requeue and exit (5s)
+      --poll-interval DURATION  how often the drain is read (500ms)
+      --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
+      --redis-ca-file FILE      CA bundle for rediss://
+      --redis-tls-verify BOOL   verify the server's certificate (true)
+      --redis-connect-timeout DURATION  (2s)
+      --redis-command-timeout DURATION  (1s)
+
+Every option has an environment variable (QUIESCE_*) and a config key:
+run `quiesce check-config` to see them all and where each value came from.
+)";
+}
+
+}  // namespace quiesce

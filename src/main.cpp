@@ -1,0 +1,49 @@
+// quiesce: a PID 1 for Sidekiq containers. See README.md.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "quiesce/config.hpp"
+#include "quiesce/log_sink.hpp"
+#include "quiesce/supervisor.hpp"
+
+namespace {
+
+constexpr int kBadInput = 2;
+
+std::vector<std::string> arguments(int argc, char** argv) {
+  return std::vector<std::string>(argv + 1, argv + argc);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto loaded = quiesce::load_config(arguments(argc, argv), [](const char* name) {
+    return static_cast<const char*>(std::getenv(name));
+  });
+  if (auto* error = std::get_if<quiesce::ConfigError>(&loaded)) {
+    std::fprintf(stderr, "%s\n", error->message.c_str());
+    return kBadInput;
+  }
+  auto& [mode, config] = std::get<quiesce::Loaded>(loaded);
+  switch (mode) {
+    case quiesce::Mode::Help:
+      std::fputs(quiesce::usage_text().c_str(), stdout);
+      return 0;
+    case quiesce::Mode::Version:
+      std::printf("quiesce %s\n", QUIESCE_VERSION);
+      return 0;
+    case quiesce::Mode::CheckConfig:
+      std::fputs(quiesce::describe_config(config).c_str(), stdout);
+      return 0;
+    case quiesce::Mode::Run:
+      break;
+  }
+  quiesce::LogSink sink(config.log_format, config.verbosity);
+  for (const auto& warning : config.warnings) {
+    sink.write(quiesce::make_log(quiesce::Level::Warn, "config_warning", warning));
+  }
+  quiesce::Supervisor supervisor(std::move(config), sink);
+  return supervisor.run();
+}

@@ -1,0 +1,26 @@
+#include "quiesce/reaper.hpp"
+
+#include <errno.h>
+#include <sys/wait.h>
+
+namespace quiesce {
+
+ReapResult reap_children() {
+  ReapResult result;
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      result.exited.emplace_back(pid, status);
+      continue;
+    }
+    if (pid == 0) {
+      result.children_remain = true;
+    } else if (errno == EINTR) {
+      continue;
+    }
+    return result;  // ECHILD: none left
+  }
+}
+
+}  // namespace quiesce

@@ -1,0 +1,260 @@
+#include "quiesce/supervisor.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+
+#include "quiesce/drain_probe.hpp"
+#include "quiesce/reaper.hpp"
+#include "quiesce/redis_client.hpp"
+#include "quiesce/sidekiq_args.hpp"
+#include "quiesce/signal_names.hpp"
+#include "quiesce/signal_sender.hpp"
+#include "quiesce/spawn.hpp"
+
+namespace quiesce {
+namespace {
+
+WallSeconds wall_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string container_hostname() {
+  // Sidekiq names itself by DYNO when set, else by the host name.
+  if (const char* dyno = std::getenv("DYNO"); dyno && *dyno) return dyno;
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
+// Everything blocked but the faults: a crash in quiesce must still crash it.
+sigset_t all_but_synchronous() {
+  sigset_t set;
+  sigfillset(&set);
+  for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS}) sigdelset(&set, s);
+  return set;
+}
+
+std::size_t timer_index(TimerId id) {
+  return static_cast<std::size_t>(id);
+}
+
+}  // namespace
+
+Supervisor::Supervisor(Config config, const LogSink& sink)
+    : config_(std::move(config)),
+      sink_(sink),
+      machine_(MachineConfig::from(config_, command_runs_sidekiq(config_.command))) {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  for (auto& t : timers_) {
+    uv_timer_init(&loop_, &t);
+    t.data = this;
+  }
+}
+
+Supervisor::~Supervisor() = default;
+
+Instant Supervisor::now() {
+  uv_update_time(&loop_);
+  return Instant{static_cast<std::int64_t>(uv_now(&loop_))};
+}
+
+void Supervisor::log(Level level, const char* event, std::string message) {
+  sink_.write(make_log(level, event, std::move(message)));
+}
+
+void Supervisor::install_signal_watchers() {
+  std::vector<int> wanted = forwarded_signals();
+  wanted.push_back(SIGCHLD);
+  for (int signo : wanted) {
+    auto w = std::make_unique<uv_signal_t>();
+    uv_signal_init(&loop_, w.get());
+    w->data = this;
+    int rc = uv_signal_start(
+        w.get(), [](uv_signal_t* h, int s) { static_cast<Supervisor*>(h->data)->on_signal(s); },
+        signo);
+    if (rc != 0) {
+      log(Level::Debug, "signal_unwatched",
+          fmt::format("cannot watch SIG{}: {}", signal_name(signo), uv_strerror(rc)));
+    }
+    signal_watchers_.push_back(std::move(w));
+  }
+}
+
+void Supervisor::start_redis(bool connect_now) {
+  auto parsed = redis::parse_url(config_.redis_url);
+  redis::ClientOptions options;
+  options.url = std::get<redis::Url>(parsed);  // validated when the config was read
+  options.ca_file = config_.redis_ca_file;
+  options.tls_verify = config_.redis_tls_verify;
+  options.connect_timeout = config_.redis_connect_timeout;
+  options.command_timeout = config_.redis_command_timeout;
+  auto log_fn = [this](LogLine line) { sink_.write(line); };
+  redis_ = std::make_unique<redis::Client>(&loop_, options, log_fn);
+  probe_ = std::make_unique<DrainProbe>(&loop_, redis_.get(),
+                                        ProbeOptions{container_hostname(), config_.poll_interval},
+                                        log_fn, wall_now);
+  // Connecting early tells the operator at startup, not at 3 a.m., that the
+  // URL or password is wrong. It never delays the child: it is asynchronous.
+  if (connect_now) redis_->connect();
+}
+
+int Supervisor::run() {
+  if (config_.parent_death_signal) prctl(PR_SET_PDEATHSIG, config_.parent_death_signal);
+  if (getpid() != 1 || config_.subreaper) {
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {
+      if (getpid() != 1) {
+        log(Level::Info, "subreaper",
+            "not PID 1: registered as child subreaper, so orphans are reaped here");
+      }
+    } else {
+      log(Level::Warn, "subreaper", "cannot register as child subreaper: orphans may escape");
+    }
+  }
+  // A Redis peer that hangs up must surface as EPIPE, not as a signal.
+  signal(SIGPIPE, SIG_IGN);
+
+  sigset_t blocked = all_but_synchronous(), previous;
+  sigprocmask(SIG_BLOCK, &blocked, &previous);
+  install_signal_watchers();
+  main_pid_ = spawn_child(config_.command);
+  if (main_pid_ < 0) {
+    log(Level::Error, "spawn_failed", fmt::format("cannot fork: {}", strerror(errno)));
+    return 1;
+  }
+  sink_.write(
+      make_log(Level::Info, "spawned",
+               fmt::format("started {} as pid {}", fmt::join(config_.command, " "), main_pid_),
+               {{"pid", main_pid_}}));
+  post(ev::Started{now(), main_pid_});
+
+  if (config_.drain != DrainMode::Never) {
+    bool sidekiq = command_runs_sidekiq(config_.command);
+    bool redis_configured = config_.origins.count("redis.url") > 0;
+    start_redis(sidekiq || redis_configured || config_.drain == DrainMode::Always);
+  }
+  // Signals that came while blocked are delivered now, to libuv's handlers.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  (void)previous;
+
+  // The child may have exited before SIGCHLD was watched.
+  auto reaped = reap_children();
+  if (!reaped.exited.empty()) {
+    post(ev::Reaped{now(), reaped.exited, reaped.children_remain});
+  }
+  if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
+  close_everything();
+  return exit_code_.value_or(1);
+}
+
+void Supervisor::close_everything() {
+  if (probe_) probe_->close();
+  if (redis_) redis_->close();
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void Supervisor::on_signal(int signo) {
+  if (signo == SIGCHLD) {
+    auto reaped = reap_children();
+    if (!reaped.exited.empty()) post(ev::Reaped{now(), reaped.exited, reaped.children_remain});
+    return;
+  }
+  log(Level::Debug, "signal_received", fmt::format("received SIG{}", signal_name(signo)));
+  post(ev::SignalReceived{now(), wall_now(), signo});
+}
+
+// Actions may produce events (the synchronous /proc scan does); queue them so
+// the machine always finishes one step before the next begins.
+void Supervisor::post(Event event) {
+  pending_.push_back(std::move(event));
+  if (dispatching_) return;
+  dispatching_ = true;
+  while (!pending_.empty() && !exit_code_) {
+    Event next = std::move(pending_.front());
+    pending_.pop_front();
+    for (const auto& action : machine_.step(next)) carry_out(action);
+  }
+  pending_.clear();
+  dispatching_ = false;
+}
+
+void Supervisor::carry_out(const Action& action) {
+  std::visit([this](const auto& a) { carry_out(a); }, action);
+}
+
+void Supervisor::carry_out(const act::Signal& a) {
+  auto report = send_signal(a, main_pid_);
+  for (const auto& failure : report.failures) {
+    log(Level::Warn, "signal_failed", fmt::format("SIG{} to {}", signal_name(a.signo), failure));
+  }
+  if (sink_.enabled(Level::Trace)) {
+    log(Level::Trace, "signal_sent",
+        fmt::format("SIG{} delivered to {}", signal_name(a.signo),
+                    fmt::join(report.delivered, ",")));
+  }
+}
+
+void Supervisor::carry_out(const act::ArmTimer& a) {
+  auto& timer = timers_[timer_index(a.id)];
+  auto delay = std::max<std::int64_t>(0, a.at.ms - now().ms);
+  uv_timer_start(
+      &timer,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Supervisor*>(t->data);
+        auto index = static_cast<std::size_t>(t - self->timers_.data());
+        self->post(ev::TimerFired{self->now(), static_cast<TimerId>(index)});
+      },
+      static_cast<std::uint64_t>(delay), 0);
+}
+
+void Supervisor::carry_out(const act::CancelTimer& a) {
+  uv_timer_stop(&timers_[timer_index(a.id)]);
+}
+
+void Supervisor::carry_out(const act::FindSidekiqs&) {
+  if (!probe_) {
+    post(ev::SidekiqsFound{now(), {}, true});
+    return;
+  }
+  post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid()), true});
+  probe_->find_in_redis(getpid(), [this](std::vector<FoundProcess> found) {
+    if (!found.empty()) post(ev::SidekiqsFound{now(), std::move(found), false});
+  });
+}
+
+void Supervisor::carry_out(const act::Watch& a) {
+  if (!probe_) return;
+  probe_->watch(a.targets, [this](std::vector<ProcessReading> readings) {
+    post(ev::Readings{now(), std::move(readings)});
+  });
+}
+
+void Supervisor::carry_out(const act::StopWatching&) {
+  if (probe_) probe_->stop();
+}
+
+void Supervisor::carry_out(const act::Log& a) {
+  sink_.write(a.line);
+}
+
+void Supervisor::carry_out(const act::Exit& a) {
+  exit_code_ = a.code;
+  uv_stop(&loop_);
+}
+
+}  // namespace quiesce
