@@ -8,6 +8,7 @@ Every scenario runs in its own Redis and namespace; they run a few at a time
 and each test waits for its own.
 """
 
+import json
 import os
 import unittest
 from typing import Optional
@@ -28,7 +29,8 @@ MEDIUM = 7.0  # longer than T, ends well before B - M
 LONG = 30.0  # longer than B
 # The drain shows only at the heartbeat after the last job ends, up to 5 s
 # later. For "drained" to beat the TERM deadline (B - T - M = 9 s) with a
-# 7 s job, the medium scenarios get a larger budget: deadline at 15 s.
+# 7 s job, the medium scenarios (and the others asserting "drained" with a
+# job past 5 s) get a larger budget: deadline at 15 s.
 B_MEDIUM = 20.0
 
 
@@ -49,7 +51,11 @@ SCENARIOS = {
     "wrapper_tini": scenario(init="tini", durations=[MEDIUM], wrapper=True),
     "redis_hung": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="hung"),
     "redis_down": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="down"),
-    "tls": scenario(durations=[1.0, 2.5], quiesce_redis="tls"),
+    # The 6 s job is still running at the first heartbeat after TSTP, so
+    # quiesce can only name it by reading Redis (over TLS here).
+    "tls": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="tls"),
+    # quiesce talks to Redis through a counting proxy.
+    "load": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="proxy"),
     # Every small pid inside the namespace, the real Sidekiq's included.
     "stale": scenario(durations=[1.0, 2.5], stale_pids=range(1, 40)),
 }
@@ -94,6 +100,14 @@ class QuiesceStop(unittest.TestCase):
         self.assertTrue(exits and exits[-1].get("code") == exit_code,
                         f"no exit event with code {exit_code}\n{info}")
 
+    def assertJobSeenInRedis(self, r: h.StopResult, seconds: float):
+        """A running job's jid appears in quiesce's drain progress: it can
+        only come from the heartbeat's work hash in Redis."""
+        jid = next(j.jid for j in r.jobs.values() if j.seconds == seconds)
+        progress = json.dumps(r.event("drain_progress"))
+        self.assertIn(jid, progress, f"the running job never showed in drain_progress\n"
+                      + r.describe())
+
     def term_reasons(self, r: h.StopResult) -> list:
         return [e.get("reason") for e in r.event("term_sent")]
 
@@ -122,6 +136,7 @@ class QuiesceStop(unittest.TestCase):
         self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished"}, r.describe())
         self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
         self.assertExitSoonAfterLastJob(r)
+        self.assertJobSeenInRedis(r, MEDIUM)
 
     def test_job_longer_than_sidekiq_timeout_finishes_with_a_tight_budget(self):
         r = result("medium_tight")
@@ -194,6 +209,17 @@ class QuiesceStop(unittest.TestCase):
         self.assertEqual(r.event("redis_error"), [], r.describe())
         self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
         self.assertExitSoonAfterLastJob(r)
+        self.assertJobSeenInRedis(r, 6.0)
+
+    def test_redis_load_during_the_drain(self):
+        r = result("load")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 2, r.describe())
+        self.assertIsNotNone(r.quiesce_commands)
+        rate = r.quiesce_commands / r.stop_s / max(r.sidekiq_processes, 1)
+        self.assertGreater(r.quiesce_commands, 0, "quiesce never read Redis\n" + r.describe())
+        self.assertLessEqual(rate, 4.0, f"{r.quiesce_commands} commands in {r.stop_s:.1f}s\n"
+                             + r.describe())
 
     # 7
     def test_stale_identities_are_ignored(self):
