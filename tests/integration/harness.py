@@ -54,7 +54,7 @@ def helper(name):
 
 
 def is_tini():
-    return os.path.basename(quiesce_bin()).startswith("tini")
+    return os.path.basename(os.environ.get("QUIESCE_BIN", "")).startswith("tini")
 
 
 # Options tini lacks, with the number of values each takes. Against tini the

@@ -6,7 +6,8 @@ another."""
 import signal
 import unittest
 
-from harness import (FORWARDED, TempDir, Quiesce, helper, skip_unless_quiesce, write_file)
+from harness import (FORWARDED, TIMEOUT, TempDir, Quiesce, helper, skip_unless_quiesce,
+                     write_file)
 
 
 def received(lines, role):
@@ -29,13 +30,18 @@ class Echo:
         for role in self.roles:
             q.wait_line(rf"^{role} ready ")
 
-    def send(self, sent, expected=None):
+    def send(self, sent, expected=None, timeout=TIMEOUT):
         """Signals quiesce with `sent` and awaits `expected` (default: the
-        same signal) at every role."""
+        same signal) at every role. A miss is not raised here: finish()
+        reports every signal that went missing at once."""
         start = len(self.q.lines())
         self.q.signal(sent)
-        for role in self.roles:
-            self.q.wait_line(rf"^{role} {int(expected or sent)}$", after=start)
+        try:
+            for role in self.roles:
+                self.q.wait_line(rf"^{role} {int(expected or sent)}$", after=start,
+                                 timeout=timeout)
+        except AssertionError:
+            pass
 
     def finish(self, testcase, expected):
         self.q.send("quit\n")
@@ -55,7 +61,8 @@ class ForwardEverySignal(unittest.TestCase):
             echo = Echo(q, group)
             expected = []
             for i, sig in enumerate(FORWARDED):
-                echo.send(sig)
+                # One missing signal should not cost the whole run its deadline.
+                echo.send(sig, timeout=min(TIMEOUT, 10))
                 expected.append(sig)
                 if i == len(FORWARDED) // 2:
                     # quiesce's own signal: must not be passed on. The echoes
