@@ -1,0 +1,456 @@
+// The stop sequence driven through every branch with a fake clock: no
+// processes, no Redis, no waiting.
+#include "quiesce/stop_machine.hpp"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+
+using namespace quiesce;
+
+namespace {
+
+constexpr pid_t kMain = 10;
+constexpr WallSeconds kWallT0 = 1'700'000'000.0;
+
+int exited_with(int code) {
+  return code << 8;
+}
+int killed_by(int sig) {
+  return sig;
+}
+
+MachineConfig sidekiq_config() {
+  MachineConfig c;
+  c.stop_timeout = Duration{30'000};
+  c.sidekiq_timeout = Duration{10'000};
+  c.shutdown_margin = Duration{5'000};
+  c.command_runs_sidekiq = true;
+  return c;
+}
+
+struct Harness {
+  StopMachine machine;
+  std::vector<Action> last;
+
+  explicit Harness(MachineConfig c = sidekiq_config()) : machine(std::move(c)) {
+    step(ev::Started{Instant{0}, kMain});
+  }
+
+  std::vector<Action>& step(const Event& e) {
+    last = machine.step(e);
+    return last;
+  }
+  std::vector<Action>& signal(int signo, std::int64_t at_ms, WallSeconds wall = kWallT0) {
+    return step(ev::SignalReceived{Instant{at_ms}, wall, signo});
+  }
+  std::vector<Action>& found(std::vector<FoundProcess> f, std::int64_t at_ms, bool first = true) {
+    return step(ev::SidekiqsFound{Instant{at_ms}, std::move(f), first});
+  }
+  std::vector<Action>& reading(std::vector<ProcessReading> r, std::int64_t at_ms) {
+    return step(ev::Readings{Instant{at_ms}, std::move(r)});
+  }
+  std::vector<Action>& timer(TimerId id, std::int64_t at_ms) {
+    return step(ev::TimerFired{Instant{at_ms}, id});
+  }
+  std::vector<Action>& reaped(std::vector<std::pair<pid_t, int>> exits, bool others,
+                              std::int64_t at_ms) {
+    return step(ev::Reaped{Instant{at_ms}, std::move(exits), others});
+  }
+
+  template <typename T>
+  std::vector<T> all() const {
+    std::vector<T> out;
+    for (const auto& a : last) {
+      if (auto* x = std::get_if<T>(&a)) out.push_back(*x);
+    }
+    return out;
+  }
+  bool sent(int signo, act::Signal::To to) const {
+    auto s = all<act::Signal>();
+    return std::any_of(s.begin(), s.end(),
+                       [&](const act::Signal& x) { return x.signo == signo && x.to == to; });
+  }
+  std::vector<pid_t> pids_sent(int signo) const {
+    for (const auto& s : all<act::Signal>()) {
+      if (s.signo == signo && s.to == act::Signal::To::Pids) return s.pids;
+    }
+    return {};
+  }
+  std::optional<int> exit_code() const {
+    auto e = all<act::Exit>();
+    if (e.empty()) return std::nullopt;
+    return e.front().code;
+  }
+  bool logged(const std::string& event) const {
+    auto logs = all<act::Log>();
+    return std::any_of(logs.begin(), logs.end(),
+                       [&](const act::Log& l) { return l.line.event == event; });
+  }
+  std::string reason_of_term() const {
+    for (const auto& l : all<act::Log>()) {
+      if (l.line.event == "term_sent") return l.line.fields.value("reason", "");
+    }
+    return "";
+  }
+};
+
+ProcessReading heartbeat(pid_t pid, WallSeconds beat, bool quiet, int busy) {
+  ProcessReading r;
+  r.pid = pid;
+  r.heartbeat = HeartbeatReading{"host:" + std::to_string(pid) + ":abc", beat, quiet, busy, {}};
+  return r;
+}
+
+ProcessReading title(pid_t pid, int busy, bool stopping) {
+  ProcessReading r;
+  r.pid = pid;
+  r.title = TitleReading{"6.4.1", busy, 10, stopping};
+  return r;
+}
+
+ProcessReading gone(pid_t pid) {
+  ProcessReading r;
+  r.pid = pid;
+  r.alive = false;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("signals other than TERM and INT are forwarded to the child, rewritten if asked") {
+  auto config = sidekiq_config();
+  config.rewrite[SIGUSR1] = SIGQUIT;
+  Harness h(config);
+  h.signal(SIGHUP, 5);
+  CHECK(h.sent(SIGHUP, act::Signal::To::Child));
+  h.signal(SIGUSR1, 6);
+  CHECK(h.sent(SIGQUIT, act::Signal::To::Child));
+  CHECK_FALSE(h.sent(SIGUSR1, act::Signal::To::Child));
+  h.signal(SIGTSTP, 7);
+  CHECK(h.sent(SIGTSTP, act::Signal::To::Child));
+  CHECK(h.machine.phase() == StopMachine::Phase::Running);
+}
+
+TEST_CASE("with -g, signals go to the child's process group") {
+  auto config = sidekiq_config();
+  config.process_group = true;
+  Harness h(config);
+  h.signal(SIGUSR2, 1);
+  CHECK(h.sent(SIGUSR2, act::Signal::To::ChildGroup));
+}
+
+TEST_CASE("drain never: TERM is forwarded like any signal") {
+  auto config = sidekiq_config();
+  config.drain = DrainMode::Never;
+  Harness h(config);
+  h.signal(SIGTERM, 1);
+  CHECK(h.sent(SIGTERM, act::Signal::To::Child));
+  CHECK(h.all<act::FindSidekiqs>().empty());
+  CHECK(h.machine.phase() == StopMachine::Phase::Running);
+}
+
+TEST_CASE("first SIGTERM: plan, timers at B-T-M and B-1s, then TSTP to the found processes") {
+  Harness h;
+  h.signal(SIGTERM, 1'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Finding);
+  CHECK(h.logged("stop_plan"));
+  auto timers = h.all<act::ArmTimer>();
+  REQUIRE(timers.size() == 2);
+  CHECK(timers[0].id == TimerId::Term);
+  CHECK(timers[0].at == Instant{1'000 + 15'000});
+  CHECK(timers[1].id == TimerId::Kill);
+  CHECK(timers[1].at == Instant{1'000 + 29'000});
+  CHECK(h.all<act::FindSidekiqs>().size() == 1);
+  CHECK(h.all<act::Signal>().empty());  // nothing signalled before we know whom
+
+  h.found({{21, FoundBy::Title, ""}, {22, FoundBy::Title, ""}}, 1'010);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{21, 22});
+  CHECK_FALSE(h.sent(SIGTSTP, act::Signal::To::ChildGroup));
+  auto watch = h.all<act::Watch>();
+  REQUIRE(watch.size() == 1);
+  CHECK(watch[0].targets.size() == 2);
+  CHECK(watch[0].since == kWallT0);
+}
+
+TEST_CASE("drained means a beat after t0 that says quiet and busy 0") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Redis, "h:21:x"}}, 5);
+
+  // A beat from before the TSTP proves nothing, even with busy 0.
+  h.reading({heartbeat(21, kWallT0 - 1, false, 0)}, 500);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  // After t0 but not yet quiet: the process may still pick up work.
+  h.reading({heartbeat(21, kWallT0 + 1, false, 0)}, 1'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  // Quiet but busy.
+  h.reading({heartbeat(21, kWallT0 + 2, true, 3)}, 2'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.logged("drain_progress"));
+  // The same beat read again is not progress: no new log line.
+  h.reading({heartbeat(21, kWallT0 + 2, true, 3)}, 2'500);
+  CHECK_FALSE(h.logged("drain_progress"));
+
+  h.reading({heartbeat(21, kWallT0 + 7, true, 0)}, 7'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+  CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{21, kMain});
+  CHECK(h.reason_of_term() == "drained");
+  CHECK(h.all<act::CancelTimer>().size() == 1);
+}
+
+TEST_CASE("a title that says stopping with 0 busy is a drain too") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 5);
+  h.reading({title(21, 2, false)}, 500);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  h.reading({title(21, 1, true)}, 5'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  h.reading({title(21, 0, true)}, 10'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(h.reason_of_term() == "drained");
+}
+
+TEST_CASE("every process must be drained or gone; a process that exits counts as drained") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}, {22, FoundBy::Title, ""}}, 5);
+  h.reading({title(21, 0, true), title(22, 1, true)}, 5'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  h.reading({title(21, 0, true), gone(22)}, 6'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  // The gone process is not signalled.
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+}
+
+TEST_CASE("no drain in time: TERM at t0 + B - T - M, SIGKILL at t0 + B - 1s") {
+  Harness h;
+  h.signal(SIGTERM, 100);
+  h.found({{21, FoundBy::Title, ""}}, 110);
+  h.reading({title(21, 4, true)}, 10'000);
+  h.timer(TimerId::Term, 15'100);
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(h.reason_of_term() == "deadline");
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+
+  // A late Term timer or reading changes nothing once TERM went out.
+  h.timer(TimerId::Term, 15'200);
+  CHECK(h.all<act::Signal>().empty());
+
+  h.timer(TimerId::Kill, 29'100);
+  CHECK(h.sent(SIGKILL, act::Signal::To::Descendants));
+  CHECK(h.logged("kill_sent"));
+  CHECK(h.exit_code() == 128 + SIGKILL);
+  CHECK(h.machine.phase() == StopMachine::Phase::Exited);
+  // Nothing happens after exit.
+  CHECK(h.signal(SIGTERM, 29'200).empty());
+}
+
+TEST_CASE("Sidekiq exits after TERM: quiesce exits with the main child's status") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{kMain, FoundBy::Title, ""}}, 5);
+  h.timer(TimerId::Term, 15'000);
+  h.reaped({{kMain, exited_with(0)}}, false, 17'000);
+  CHECK(h.exit_code() == 0);
+  CHECK(h.logged("stop_done"));
+}
+
+TEST_CASE("a second SIGTERM or SIGINT during the drain sends TERM at once") {
+  for (int second : {SIGTERM, SIGINT}) {
+    Harness h;
+    h.signal(SIGINT, 0);
+    h.found({{21, FoundBy::Title, ""}}, 5);
+    h.signal(second, 2'000);
+    CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+    CHECK(h.reason_of_term() == "second_signal");
+    CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+    // A third is simply forwarded.
+    h.signal(SIGTERM, 3'000);
+    CHECK(h.sent(SIGTERM, act::Signal::To::Child));
+  }
+}
+
+TEST_CASE("no room to drain (B - T - M <= 0): TERM right after the scan, without TSTP") {
+  auto config = sidekiq_config();
+  config.stop_timeout = Duration{30'000};
+  config.sidekiq_timeout = Duration{25'000};
+  config.shutdown_margin = Duration{5'000};
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(h.reason_of_term() == "no_room");
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+}
+
+TEST_CASE("nothing found, command runs sidekiq: the main child is drained") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({}, 1);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{kMain});
+  CHECK(h.logged("sidekiq_fallback"));
+}
+
+TEST_CASE("nothing found, not a Sidekiq command: TERM forwarded as tini would, no timers") {
+  auto config = sidekiq_config();
+  config.command_runs_sidekiq = false;
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  h.found({}, 1);
+  CHECK(h.machine.phase() == StopMachine::Phase::Forwarding);
+  CHECK(h.sent(SIGTERM, act::Signal::To::Child));
+  CHECK(h.all<act::CancelTimer>().size() == 2);
+  CHECK(h.pids_sent(SIGTSTP).empty());
+  // The timers were cancelled; if one fired anyway it does nothing.
+  h.timer(TimerId::Kill, 29'000);
+  CHECK(h.all<act::Signal>().empty());
+}
+
+TEST_CASE("drain always: even a non-Sidekiq command gets the stop") {
+  auto config = sidekiq_config();
+  config.command_runs_sidekiq = false;
+  config.drain = DrainMode::Always;
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  h.found({}, 1);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{kMain});
+}
+
+TEST_CASE("Redis finds more: TSTP to the new ones only; after TERM, late ones get TERM") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.found({{21, FoundBy::Redis, "h:21:a"}, {22, FoundBy::Redis, "h:22:b"}}, 50, false);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{22});
+  auto watch = h.all<act::Watch>();
+  REQUIRE(watch.size() == 1);
+  CHECK(watch[0].targets[0].identity == "h:21:a");
+
+  h.timer(TimerId::Term, 15'000);
+  h.found({{23, FoundBy::Redis, "h:23:c"}}, 15'100, false);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{23});
+  CHECK(h.pids_sent(SIGTSTP).empty());
+}
+
+TEST_CASE("a Redis answer after the stop ended, or with nothing new, changes nothing") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.found({{21, FoundBy::Title, ""}}, 60, false);
+  CHECK(h.last.empty());
+  Harness idle;
+  CHECK(idle.found({{21, FoundBy::Redis, "h:21:a"}}, 5, false).empty());
+}
+
+TEST_CASE("main child exits alone: exit with its code, -e remaps, signals give 128+N") {
+  Harness h;
+  h.reaped({{kMain, exited_with(3)}}, false, 10);
+  CHECK(h.exit_code() == 3);
+
+  Harness k;
+  k.reaped({{kMain, killed_by(SIGSEGV)}}, false, 10);
+  CHECK(k.exit_code() == 128 + SIGSEGV);
+
+  auto config = sidekiq_config();
+  config.remap_exit = {143};
+  Harness r(config);
+  r.reaped({{kMain, killed_by(SIGTERM)}}, false, 10);
+  CHECK(r.exit_code() == 0);
+}
+
+TEST_CASE("main child exits while others remain: TERM, CONT, exit_grace, then SIGKILL") {
+  auto config = sidekiq_config();
+  config.exit_grace = Duration{4'000};
+  Harness h(config);
+  h.reaped({{kMain, killed_by(SIGTERM)}}, true, 100);
+  CHECK_FALSE(h.exit_code());
+  CHECK(h.sent(SIGTERM, act::Signal::To::Descendants));
+  CHECK(h.sent(SIGCONT, act::Signal::To::Descendants));
+  auto timers = h.all<act::ArmTimer>();
+  REQUIRE(timers.size() == 1);
+  CHECK(timers[0].id == TimerId::Grace);
+  CHECK(timers[0].at == Instant{4'100});
+
+  SUBCASE("the others finish in time") {
+    h.reaped({{77, exited_with(0)}}, false, 2'100);
+    CHECK(h.exit_code() == 143);
+  }
+  SUBCASE("they do not") {
+    h.timer(TimerId::Grace, 4'100);
+    CHECK(h.sent(SIGKILL, act::Signal::To::Descendants));
+    CHECK(h.exit_code() == 143);
+  }
+  SUBCASE("signals now go to the survivors") {
+    h.signal(SIGUSR1, 200);
+    CHECK(h.sent(SIGUSR1, act::Signal::To::Descendants));
+  }
+}
+
+TEST_CASE("a SIGTERM after the main child died is forwarded to the survivors, not drained") {
+  Harness h;
+  h.reaped({{kMain, exited_with(0)}}, true, 100);
+  h.signal(SIGTERM, 200);
+  CHECK(h.sent(SIGTERM, act::Signal::To::Descendants));
+  CHECK(h.all<act::FindSidekiqs>().empty());
+}
+
+TEST_CASE("during a stop the budget, not exit_grace, bounds a wrapper's survivors") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  // sh -c wrapper dies; Sidekiq (21) keeps draining.
+  h.reaped({{kMain, killed_by(SIGTERM)}}, true, 500);
+  CHECK_FALSE(h.exit_code());
+  CHECK(h.all<act::ArmTimer>().empty());
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  h.reading({title(21, 0, true)}, 5'000);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});  // the dead wrapper is not signalled
+  h.reaped({{21, exited_with(0)}}, false, 6'000);
+  CHECK(h.exit_code() == 143);
+}
+
+TEST_CASE("reaped orphans are logged, as warnings with -w") {
+  auto config = sidekiq_config();
+  config.warn_on_reap = true;
+  Harness h(config);
+  h.reaped({{99, exited_with(0)}}, true, 5);
+  auto logs = h.all<act::Log>();
+  REQUIRE(logs.size() == 1);
+  CHECK(logs[0].line.event == "reaped");
+  CHECK(logs[0].line.level == Level::Warn);
+  CHECK_FALSE(h.exit_code());
+}
+
+TEST_CASE("a short budget still kills before it ends") {
+  auto config = sidekiq_config();
+  config.stop_timeout = Duration{1'000};
+  config.sidekiq_timeout = Duration{0};
+  config.shutdown_margin = Duration{0};
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  CHECK(h.machine.kill_deadline() == Instant{500});
+  CHECK(h.machine.term_deadline() == Instant{1'000});
+}
+
+TEST_CASE("drain progress names the jobs Redis reports") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Redis, "h:21:a"}}, 1);
+  auto r = heartbeat(21, kWallT0 + 5, true, 1);
+  r.heartbeat->jobs.push_back({"HardJob", "abc123", "critical", 42.0});
+  h.reading({r}, 5'000);
+  auto logs = h.all<act::Log>();
+  auto it = std::find_if(logs.begin(), logs.end(),
+                         [](const act::Log& l) { return l.line.event == "drain_progress"; });
+  REQUIRE(it != logs.end());
+  CHECK(it->line.fields["busy"] == 1);
+  CHECK(it->line.fields["jobs"][0]["jid"] == "abc123");
+  CHECK(it->line.message.find("HardJob") != std::string::npos);
+}
