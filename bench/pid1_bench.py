@@ -158,6 +158,16 @@ def linked_size(binary: str) -> int:
     return total
 
 
+def stripped_size(binary: str, tmp: str) -> int | None:
+    """Size once the symbol table is gone, as a release image would ship it."""
+    out = os.path.join(tmp, "stripped")
+    if subprocess.run(["strip", "-o", out, binary], capture_output=True).returncode != 0:
+        return None
+    size = os.stat(out).st_size
+    os.unlink(out)
+    return size
+
+
 def context_switches(pid: int) -> int:
     s = proc_status(pid)
     return s["voluntary_ctxt_switches"] + s["nonvoluntary_ctxt_switches"]
@@ -351,6 +361,7 @@ def render(results: dict, names: list[str]) -> str:
     row("idle wakeups (/s)", "wakeups_per_s", lambda v: f"{v:.2f}", "0")
     row("`init -- true` median (ms)", "true_median_ns", lambda v: f"{v / 1e6:.2f}")
     row("binary size (KiB)", "size_bytes", lambda v: f"{v / 1024:.0f}")
+    row("  stripped (KiB)", "stripped_bytes", lambda v: f"{v / 1024:.0f}")
     row("  + shared libs but libc (KiB)", "linked_bytes", lambda v: f"{v / 1024:.0f}")
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -395,12 +406,21 @@ def main() -> int:
     ap.add_argument("--idle-seconds", type=float, default=5.0)
     ap.add_argument("--settle-seconds", type=float, default=1.0)
     ap.add_argument("--true-runs", type=int, default=200)
+    ap.add_argument("--cpu", type=int, default=os.cpu_count() - 1,
+                    help="CPU that the bench, every init and every child share "
+                         "(default: %(default)s; -1 leaves placement to the scheduler)")
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()
 
     if os.geteuid() != 0:
         print("pid1_bench: needs root for unshare --pid", file=sys.stderr)
         return 2
+    # Unpinned, each init's latency depended on where the scheduler happened to
+    # put it (same CPU as the sender or not, an idle CPU waking from halt):
+    # two copies of one binary differed 3x. On one shared CPU every init pays
+    # the same path, and the children inherit the mask.
+    if args.cpu >= 0:
+        os.sched_setaffinity(0, {args.cpu})
     inits = make_inits(args)
     names = [i.name for i in inits]
     results: dict[str, dict] = {n: {} for n in names}
@@ -443,6 +463,8 @@ def main() -> int:
                 said = f.read().strip()
             if said:
                 results[r.init.name]["stderr"] = said[:2000]
+        for i in inits:
+            results[i.name]["stripped_bytes"] = stripped_size(i.binary, tmp)
 
     for i in inits:
         results[i.name]["size_bytes"] = os.stat(i.binary).st_size
@@ -456,7 +478,8 @@ def main() -> int:
     print(f"# pid1_bench {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}")
     print(f"kernel {platform.release()}, {os.cpu_count()} CPUs, "
           f"load average at end {os.getloadavg()[0]:.2f}, took {took:.0f} s")
-    print(f"{args.samples} signals per init in rounds of {args.batch}; idle window "
+    pinned = f"all on CPU {args.cpu}" if args.cpu >= 0 else "unpinned"
+    print(f"{args.samples} signals per init in rounds of {args.batch} ({pinned}); idle window "
           f"{args.idle_seconds:g} s; {args.true_runs} runs of `init -- true` per init")
     print()
     print(render(results, names))
