@@ -1,0 +1,231 @@
+// Layering, parsing and error wording of quiesce's settings. Each case builds
+// its own environment, so nothing depends on the machine's.
+#include "quiesce/config.hpp"
+
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "quiesce/duration.hpp"
+#include "quiesce/signal_names.hpp"
+
+using namespace quiesce;
+
+namespace {
+
+struct Env {
+  std::map<std::string, std::string> vars;
+  GetEnv fn() const {
+    return [this](const char* name) -> const char* {
+      auto it = vars.find(name);
+      return it == vars.end() ? nullptr : it->second.c_str();
+    };
+  }
+};
+
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& text) {
+    char tmpl[] = "/tmp/quiesce-config-XXXXXX";
+    int fd = mkstemp(tmpl);
+    REQUIRE(fd >= 0);
+    close(fd);
+    path = tmpl;
+    std::ofstream(path) << text;
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+
+Config load_ok(std::vector<std::string> args, const Env& env = {}) {
+  auto r = load_config(args, env.fn());
+  if (auto* e = std::get_if<ConfigError>(&r)) FAIL(e->message);
+  return std::get<Loaded>(r).config;
+}
+
+std::string load_error(std::vector<std::string> args, const Env& env = {}) {
+  auto r = load_config(args, env.fn());
+  REQUIRE(std::holds_alternative<ConfigError>(r));
+  return std::get<ConfigError>(r).message;
+}
+
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("durations") {
+  CHECK(parse_duration("30") == Duration{30'000});
+  CHECK(parse_duration("30s") == Duration{30'000});
+  CHECK(parse_duration("1m30s") == Duration{90'000});
+  CHECK(parse_duration("500ms") == Duration{500});
+  CHECK(parse_duration("2h") == Duration{7'200'000});
+  CHECK(parse_duration("0") == Duration{0});
+  for (const char* bad : {"", "s", "-1", "1.5s", "3x", "1m30", "30 s", "99999999999h", "ms5"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_duration(bad));
+  }
+  CHECK(format_duration(Duration{90'000}) == "1m30s");
+  CHECK(format_duration(Duration{500}) == "500ms");
+  CHECK(format_duration(Duration{0}) == "0s");
+  CHECK(parse_duration(format_duration(Duration{3'723'000})) == Duration{3'723'000});
+}
+
+TEST_CASE("signal names") {
+  CHECK(parse_signal("TERM") == SIGTERM);
+  CHECK(parse_signal("sigterm") == SIGTERM);
+  CHECK(parse_signal("15") == SIGTERM);
+  CHECK(parse_signal("RTMIN+2") == SIGRTMIN + 2);
+  CHECK(parse_signal("RTMAX") == SIGRTMAX);
+  CHECK_FALSE(parse_signal("NOPE"));
+  CHECK_FALSE(parse_signal("0"));
+  CHECK_FALSE(parse_signal("999"));
+  CHECK(signal_name(SIGTSTP) == "TSTP");
+  CHECK(signal_name(SIGRTMIN + 3) == "RTMIN+3");
+}
+
+TEST_CASE("forwarded signals: TSTP, TTIN, TTOU in; faults, KILL, STOP, CHLD, PIPE out") {
+  const auto& f = forwarded_signals();
+  auto has = [&](int s) { return std::find(f.begin(), f.end(), s) != f.end(); };
+  for (int s : {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGTSTP, SIGTTIN, SIGTTOU,
+                SIGCONT, SIGWINCH, SIGRTMIN, SIGRTMAX}) {
+    CAPTURE(s);
+    CHECK(has(s));
+  }
+  for (int s : {SIGKILL, SIGSTOP, SIGCHLD, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP,
+                SIGSYS, SIGPIPE}) {
+    CAPTURE(s);
+    CHECK_FALSE(has(s));
+  }
+}
+
+TEST_CASE("defaults") {
+  auto c = load_ok({"--", "true"});
+  CHECK(c.command == std::vector<std::string>{"true"});
+  CHECK(c.stop_timeout == Duration{30'000});
+  CHECK(c.sidekiq_timeout == Duration{25'000});
+  CHECK(c.shutdown_margin == Duration{5'000});
+  CHECK(c.exit_grace == Duration{30'000});
+  CHECK(c.verbosity == 1);
+  CHECK(c.redis_url == "redis://localhost:6379/0");
+  CHECK(c.warnings.empty());  // `true` is not Sidekiq: the budget is not its business
+}
+
+TEST_CASE("tini's flags, and the command stops option parsing as in tini") {
+  auto c = load_ok({"-s", "-g", "-e", "143", "-e", "130", "-p", "SIGKILL", "-vv", "-w", "sidekiq",
+                    "-t", "5", "-v"});
+  CHECK(c.subreaper);
+  CHECK(c.process_group);
+  CHECK(c.remap_exit == std::set<int>{130, 143});
+  CHECK(c.parent_death_signal == SIGKILL);
+  CHECK(c.verbosity == 3);
+  CHECK(c.warn_on_reap);
+  CHECK(c.command == std::vector<std::string>{"sidekiq", "-t", "5", "-v"});
+  CHECK(c.sidekiq_timeout == Duration{5'000});
+  CHECK(c.origins["stop.sidekiq_timeout"].layer == Origin::Layer::Command);
+}
+
+TEST_CASE("TINI_* variables are switches, as in tini") {
+  Env env{{{"TINI_SUBREAPER", ""}, {"TINI_KILL_PROCESS_GROUP", "0"}, {"TINI_VERBOSITY", "3"}}};
+  auto c = load_ok({"--", "true"}, env);
+  CHECK(c.subreaper);
+  CHECK(c.process_group);
+  CHECK(c.verbosity == 3);
+}
+
+TEST_CASE("precedence: flag over environment over file over default") {
+  TempFile file(R"(
+exit_grace = "10s"
+[stop]
+stop_timeout = "60s"
+shutdown_margin = 7
+[signals]
+rewrite = { USR1 = "TERM" }
+[redis]
+url = "redis://file-host:6379/1"
+)");
+  Env env{{{"QUIESCE_CONFIG", file.path},
+           {"QUIESCE_STOP_TIMEOUT", "90s"},
+           {"REDIS_URL", "redis://sidekiq-own:6379/0"}}};
+  auto c = load_ok({"--stop-timeout", "2m", "--", "true"}, env);
+  CHECK(c.stop_timeout == Duration{120'000});
+  CHECK(c.origins["stop.stop_timeout"].layer == Origin::Layer::Flag);
+  CHECK(c.shutdown_margin == Duration{7'000});
+  CHECK(c.origins["stop.shutdown_margin"].layer == Origin::Layer::File);
+  CHECK(c.exit_grace == Duration{10'000});
+  CHECK(c.rewrite.at(SIGUSR1) == SIGTERM);
+  CHECK(c.redis_url == "redis://sidekiq-own:6379/0");
+  CHECK(c.origins["redis.url"].detail == "REDIS_URL");
+
+  env.vars["QUIESCE_REDIS_URL"] = "redis://ours:6379/0";
+  CHECK(load_ok({"--", "true"}, env).redis_url == "redis://ours:6379/0");
+
+  auto described = describe_config(load_ok({"--", "true"}, env));
+  CHECK(contains(described, "stop.stop_timeout"));
+  CHECK(contains(described, "env QUIESCE_STOP_TIMEOUT"));
+  CHECK(contains(described, "file " + file.path));
+}
+
+TEST_CASE("the password never shows in check-config") {
+  auto c = load_ok({"--redis-url", "redis://user:hunter2@host:6380/2", "--", "true"});
+  CHECK_FALSE(contains(describe_config(c), "hunter2"));
+}
+
+TEST_CASE("bad input: one line naming the key and the problem") {
+  CHECK(contains(load_error({"--bogus", "--", "true"}), "--bogus"));
+  CHECK(contains(load_error({"-x", "--", "true"}), "-x"));
+  CHECK(contains(load_error({"--stop-timeout", "3x", "--", "true"}), "--stop-timeout: '3x'"));
+  CHECK(contains(load_error({"-p", "SIGNOPE", "--", "true"}), "SIGNOPE"));
+  CHECK(contains(load_error({"-e", "300", "--", "true"}), "300"));
+  CHECK(contains(load_error({"--log-format", "xml", "--", "true"}), "xml"));
+  CHECK(contains(load_error({"--rewrite", "TERM", "--", "true"}), "FROM:TO"));
+  CHECK(contains(load_error({"--redis-url", "http://x", "--", "true"}), "--redis-url"));
+  CHECK(contains(load_error({"--poll-interval", "0", "--", "true"}), "longer than zero"));
+  CHECK(contains(load_error({"--stop-timeout"}), "needs a value"));
+  CHECK(contains(load_error({}), "no command"));
+  CHECK(contains(load_error({"--", "true"}, Env{{{"QUIESCE_EXIT_GRACE", "soon"}}}),
+                 "QUIESCE_EXIT_GRACE: 'soon'"));
+  CHECK(contains(load_error({"--config", "/nonexistent.toml", "--", "true"}), "/nonexistent.toml"));
+  for (const auto& m : {load_error({"--bogus", "--", "true"}), load_error({})}) {
+    CHECK(m.find('\n') == std::string::npos);
+  }
+}
+
+TEST_CASE("bad config file: unknown keys and bad values name the line") {
+  TempFile unknown("verbosity = 2\n\n[stop]\nstop_timout = \"30s\"\n");
+  auto e = load_error({"--config", unknown.path, "--", "true"});
+  CHECK(contains(e, unknown.path + ":4"));
+  CHECK(contains(e, "stop.stop_timout"));
+
+  TempFile bad_value("[redis]\ntls_verify = \"maybe\"\n");
+  e = load_error({"--config", bad_value.path, "--", "true"});
+  CHECK(contains(e, ":2"));
+  CHECK(contains(e, "redis.tls_verify"));
+
+  TempFile bad_type("exit_grace = 1.5\n");
+  CHECK(contains(load_error({"--config", bad_type.path, "--", "true"}), "exit_grace"));
+
+  TempFile bad_toml("[stop\n");
+  CHECK(contains(load_error({"--config", bad_toml.path, "--", "true"}), bad_toml.path + ":1"));
+}
+
+TEST_CASE("a budget with no room to drain is a startup warning for Sidekiq commands") {
+  auto c = load_ok({"--", "bundle", "exec", "sidekiq"});
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "no room to drain"));
+  CHECK(load_ok({"--stop-timeout", "2m", "--", "bundle", "exec", "sidekiq"}).warnings.empty());
+  CHECK(load_ok({"--drain", "never", "--", "sidekiq"}).warnings.empty());
+}
+
+TEST_CASE("check-config, --help and --version need no command") {
+  auto r = load_config({"check-config"}, Env{}.fn());
+  REQUIRE(std::holds_alternative<Loaded>(r));
+  CHECK(std::get<Loaded>(r).mode == Mode::CheckConfig);
+  CHECK(std::get<Loaded>(load_config({"--help"}, Env{}.fn())).mode == Mode::Help);
+  CHECK(std::get<Loaded>(load_config({"--version"}, Env{}.fn())).mode == Mode::Version);
+}
