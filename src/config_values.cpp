@@ -70,6 +70,7 @@ Parsed<Duration> parse_positive_duration(std::string_view text) {
 }
 
 Parsed<int> parse_signal_value(std::string_view text) {
+  if (text.empty()) return 0;  // none, as the default shows it
   if (auto s = parse_signal(text)) return *s;
   return Problem{fmt::format("'{}' is not a signal name or number (e.g. TERM, SIGKILL, 9)", text)};
 }

@@ -222,6 +222,13 @@ TEST_CASE("a budget with no room to drain is a startup warning for Sidekiq comma
   CHECK(load_ok({"--drain", "never", "--", "sidekiq"}).warnings.empty());
 }
 
+TEST_CASE("the example config file loads as documented") {
+  auto c = load_ok({"--config", QUIESCE_SOURCE_DIR "/examples/quiesce.toml", "--", "true"});
+  CHECK(c.stop_timeout == Duration{120'000});
+  CHECK(c.parent_death_signal == 0);
+  CHECK(c.origins["stop.stop_timeout"].layer == Origin::Layer::File);
+}
+
 TEST_CASE("check-config, --help and --version need no command") {
   auto r = load_config({"check-config"}, Env{}.fn());
   REQUIRE(std::holds_alternative<Loaded>(r));
