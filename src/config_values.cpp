@@ -84,6 +84,7 @@ Parsed<int> parse_verbosity(std::string_view text) {
 
 Parsed<std::set<int>> parse_exit_codes(std::string_view text) {
   std::set<int> codes;
+  if (text.empty()) return codes;  // `remap_exit = []`
   for (auto part : split(text, ',')) {
     auto code = parse_int(part);
     if (!code || *code < 0 || *code > 255) {
