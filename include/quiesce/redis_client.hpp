@@ -51,8 +51,11 @@ class Client {
   // "redis_connected" (info) or "redis_error" (warn).
   void connect();
   // Sends the commands as one pipelined round trip, connecting first if
-  // needed. `done` runs exactly once, never from inside this call. Error
-  // replies from Redis are Replies of type Error, not a failure.
+  // needed. `done` runs exactly once, from the loop, never from inside this
+  // call (except after close(), when no loop handle is left to run it).
+  // Error replies from Redis are Replies of type Error, not a failure.
+  // While a connect attempt is backing off (250 ms doubling to 5 s after
+  // each failure) it fails at once with "redis unavailable, retrying in N ms".
   void pipeline(std::vector<Command> commands, Done done);
   bool ready() const;  // connected, authenticated, db selected
   // Closes all handles; pending callbacks get an error; `closed` runs once uv
