@@ -409,6 +409,9 @@ def main() -> int:
     ap.add_argument("--cpu", type=int, default=os.cpu_count() - 1,
                     help="CPU that the bench, every init and every child share "
                          "(default: %(default)s; -1 leaves placement to the scheduler)")
+    ap.add_argument("--fifo", action="store_true",
+                    help="run everything SCHED_FIFO, so other work on the machine cannot "
+                         "preempt the forwarding path: the tail then shows the init's own cost")
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
     args = ap.parse_args()
 
@@ -421,6 +424,8 @@ def main() -> int:
     # the same path, and the children inherit the mask.
     if args.cpu >= 0:
         os.sched_setaffinity(0, {args.cpu})
+    if args.fifo:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
     inits = make_inits(args)
     names = [i.name for i in inits]
     results: dict[str, dict] = {n: {} for n in names}
@@ -479,6 +484,7 @@ def main() -> int:
     print(f"kernel {platform.release()}, {os.cpu_count()} CPUs, "
           f"load average at end {os.getloadavg()[0]:.2f}, took {took:.0f} s")
     pinned = f"all on CPU {args.cpu}" if args.cpu >= 0 else "unpinned"
+    pinned += ", SCHED_FIFO" if args.fifo else ", SCHED_OTHER"
     print(f"{args.samples} signals per init in rounds of {args.batch} ({pinned}); idle window "
           f"{args.idle_seconds:g} s; {args.true_runs} runs of `init -- true` per init")
     print()
