@@ -120,9 +120,9 @@ void DrainProbe::discover(std::vector<pid_t> pids, std::vector<WallSeconds> star
       }
       done(std::move(found));
     };
-    client_->pipeline(std::move(commands), guarded(std::move(on_infos)));
+    client_->pipeline(std::move(commands), guarded(Scope::Discovery, std::move(on_infos)));
   };
-  client_->pipeline({sidekiq::members_command()}, guarded(std::move(on_members)));
+  client_->pipeline({sidekiq::members_command()}, guarded(Scope::Discovery, std::move(on_members)));
 }
 
 void DrainProbe::watch(std::vector<FoundProcess> targets, ReadingsFn on_readings) {
@@ -147,6 +147,7 @@ void DrainProbe::watch(std::vector<FoundProcess> targets, ReadingsFn on_readings
 
 void DrainProbe::stop() {
   ++generation_;
+  ++stop_generation_;
   pending_.reset();
   on_readings_ = nullptr;
   deferred_.clear();
@@ -196,10 +197,11 @@ ProcessReading DrainProbe::local_reading(const Target& target) const {
 void DrainProbe::start_heartbeats(std::uint64_t seq, std::vector<std::string> identities) {
   std::vector<redis::Command> commands;
   for (const std::string& id : identities) commands.push_back(sidekiq::heartbeat_command(id));
-  client_->pipeline(std::move(commands),
-                    guarded([this, seq, identities](redis::PipelineResult result) mutable {
-                      on_heartbeats(seq, std::move(identities), std::move(result));
-                    }));
+  client_->pipeline(
+      std::move(commands),
+      guarded(Scope::Poll, [this, seq, identities](redis::PipelineResult result) mutable {
+        on_heartbeats(seq, std::move(identities), std::move(result));
+      }));
 }
 
 void DrainProbe::on_heartbeats(std::uint64_t seq, std::vector<std::string> identities,
@@ -238,7 +240,7 @@ void DrainProbe::fetch_work(std::uint64_t seq, std::vector<std::string> identiti
     }
     finish_poll(seq, identities, beats);
   };
-  client_->pipeline(std::move(commands), guarded(std::move(on_work)));
+  client_->pipeline(std::move(commands), guarded(Scope::Poll, std::move(on_work)));
 }
 
 void DrainProbe::finish_poll(std::uint64_t seq, const std::vector<std::string>& identities,
@@ -290,14 +292,16 @@ void DrainProbe::log_redis_failure(const std::string& during, const std::string&
 }
 
 std::function<void(redis::PipelineResult)> DrainProbe::guarded(
-    std::function<void(redis::PipelineResult)> fn) {
+    Scope scope, std::function<void(redis::PipelineResult)> fn) {
   ++redis_outstanding_;
   std::weak_ptr<bool> alive = alive_;
-  std::uint64_t generation = generation_;
-  return [this, alive, generation, fn = std::move(fn)](redis::PipelineResult result) {
+  std::uint64_t DrainProbe::*counter =
+      scope == Scope::Poll ? &DrainProbe::generation_ : &DrainProbe::stop_generation_;
+  std::uint64_t generation = this->*counter;
+  return [this, alive, counter, generation, fn = std::move(fn)](redis::PipelineResult result) {
     if (alive.expired()) return;
     --redis_outstanding_;
-    if (generation != generation_) return;
+    if (generation != this->*counter) return;
     fn(std::move(result));
   };
 }

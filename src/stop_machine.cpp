@@ -118,7 +118,11 @@ void StopMachine::on(const ev::Reaped& e) {
           status_fields(pid, status));
     }
   }
-  if (main_status_) maybe_exit(e.others_remain, e.now);
+  if (main_status_) {
+    maybe_exit(e.others_remain, e.now);
+  } else {
+    after_sidekiq_gone(e.now);
+  }
 }
 
 void StopMachine::on(const ev::TimerFired& e) {
@@ -168,6 +172,7 @@ void StopMachine::on(const ev::Readings& e) {
   }
   if (progressed) log_progress(e.now);
   if (phase_ == Phase::Draining) check_drained(e.now);
+  after_sidekiq_gone(e.now);
 }
 
 // ---- the stop --------------------------------------------------------------
@@ -269,15 +274,26 @@ void StopMachine::fall_back_when_nothing_found(Instant now) {
   forward(SIGTERM, now);
 }
 
+// Only Sidekiq gets the TERM. A wrapper shell around it is left alone, so
+// `sh -c "sidekiq ...; cleanup"` still runs its cleanup; it gets the
+// orchestrator's TERM once Sidekiq is gone (see after_sidekiq_gone).
 std::vector<pid_t> StopMachine::live_targets() const {
   std::vector<pid_t> pids;
   for (const auto& [pid, t] : tracked_) {
     if (t.alive) pids.push_back(pid);
   }
-  if (!main_status_ && std::find(pids.begin(), pids.end(), main_pid_) == pids.end()) {
-    pids.push_back(main_pid_);
-  }
   return pids;
+}
+
+void StopMachine::after_sidekiq_gone(Instant now) {
+  if (phase_ != Phase::Terminating || main_termed_ || main_status_) return;
+  if (!live_targets().empty()) return;
+  main_termed_ = true;
+  emit(act::Signal{act::Signal::To::Pids, {main_pid_}, SIGTERM});
+  emit(act::Signal{act::Signal::To::Pids, {main_pid_}, SIGCONT});
+  log(Level::Info, "term_sent",
+      fmt::format("Sidekiq is gone but main child {} still runs: TERM sent to it", main_pid_),
+      {{"pids", {main_pid_}}, {"reason", "forward"}, {"at_s", seconds(now - t0_)}});
 }
 
 void StopMachine::send_term(Instant now, const char* reason) {
@@ -295,6 +311,7 @@ void StopMachine::send_term(Instant now, const char* reason) {
       fmt::format("TERM sent to {} {:.1f}s into the stop ({}); SIGKILL in {:.1f}s if still running",
                   fmt::join(pids, ", "), seconds(now - t0_), reason, seconds(kill_at_ - now)),
       {{"pids", pids}, {"reason", reason}, {"at_s", seconds(now - t0_)}});
+  after_sidekiq_gone(now);
 }
 
 void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed) {
@@ -302,19 +319,19 @@ void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool&
     t.alive = false;
     return;
   }
-  if (r.heartbeat && r.heartbeat->beat > t.last_beat) {
+  // Only what a heartbeat wrote after the TSTP counts, for the drain and for
+  // the progress log alike: earlier readings describe a process still taking
+  // work.
+  if (r.heartbeat && r.heartbeat->beat > t.last_beat && r.heartbeat->beat > t0_wall_) {
     t.last_beat = r.heartbeat->beat;
     t.heartbeat_busy = r.heartbeat->busy;
     t.jobs = r.heartbeat->jobs;
     progressed = true;
-    if (r.heartbeat->beat > t0_wall_ && r.heartbeat->quiet && r.heartbeat->busy == 0) {
-      t.drained = true;
-    }
+    if (r.heartbeat->quiet && r.heartbeat->busy == 0) t.drained = true;
   }
-  if (r.title) {
-    bool changed = !t.last_title || t.last_title->busy != r.title->busy ||
-                   t.last_title->stopping != r.title->stopping;
-    if (changed) progressed = true;
+  if (r.title && r.title->stopping) {
+    bool changed = !t.last_title || t.last_title->busy != r.title->busy;
+    if (changed && !t.heartbeat_busy) progressed = true;
     t.last_title = r.title;
     // "stopping" is only written once the process is quiet, and the busy
     // count beside it comes from the same heartbeat.
@@ -366,8 +383,17 @@ void StopMachine::main_exited_with(int status, Instant now) {
 
 void StopMachine::maybe_exit(bool others_remain, Instant now) {
   if (!others_remain) return exit_now(main_exit_code(), now);
-  // During a stop the budget's own SIGKILL bounds the wait.
-  if (stop_active() || grace_active_) return;
+  if (grace_active_) return;
+  // During a stop the budget's own SIGKILL bounds the wait. Once Sidekiq has
+  // its TERM, whatever outlives the main child is asked to stop too.
+  if (phase_ == Phase::Terminating && !leftovers_termed_) {
+    leftovers_termed_ = true;
+    emit(act::Signal{act::Signal::To::Descendants, {}, SIGTERM});
+    emit(act::Signal{act::Signal::To::Descendants, {}, SIGCONT});
+    log(Level::Info, "term_sent", "main child is gone: TERM sent to the processes it left",
+        {{"reason", "leftovers"}, {"at_s", seconds(now - t0_)}});
+  }
+  if (stop_active()) return;
   start_grace(now);
 }
 

@@ -78,8 +78,12 @@ class DrainProbe {
   void defer(std::function<void()> fn);
   void log_redis_failure(const std::string& during, const std::string& error);
   // Wraps a Redis callback so it is dropped once this probe is gone or
-  // stopped.
-  std::function<void(redis::PipelineResult)> guarded(std::function<void(redis::PipelineResult)> fn);
+  // stopped, and, for a poll, once watch() has replaced the targets it was
+  // for. Discovery outlives watch(): finding more processes is what makes
+  // the caller watch anew.
+  enum class Scope { Discovery, Poll };
+  std::function<void(redis::PipelineResult)> guarded(Scope scope,
+                                                     std::function<void(redis::PipelineResult)> fn);
 
   uv_loop_t* loop_;
   redis::Client* client_;
@@ -93,7 +97,8 @@ class DrainProbe {
 
   std::vector<Target> targets_;
   ReadingsFn on_readings_;
-  std::uint64_t generation_ = 0;
+  std::uint64_t generation_ = 0;       // bumped by watch() and stop()
+  std::uint64_t stop_generation_ = 0;  // bumped by stop() only
   std::uint64_t poll_seq_ = 0;
   int redis_outstanding_ = 0;
   std::optional<PendingPoll> pending_;

@@ -150,6 +150,7 @@ class StopMachine {
   void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
   void log_progress(Instant now);
   void check_drained(Instant now);
+  void after_sidekiq_gone(Instant now);
   void main_exited_with(int status, Instant now);
   void maybe_exit(bool others_remain, Instant now);
   void start_grace(Instant now);
@@ -166,6 +167,8 @@ class StopMachine {
   pid_t main_pid_ = 0;
   std::optional<int> main_status_;
   bool grace_active_ = false;
+  bool main_termed_ = false;       // the main child got the orchestrator's TERM
+  bool leftovers_termed_ = false;  // survivors of the main child got TERM
 
   Instant t0_;
   WallSeconds t0_wall_ = 0;

@@ -197,8 +197,8 @@ TEST_CASE("drained means a beat after t0 that says quiet and busy 0") {
 
   h.reading({heartbeat(21, kWallT0 + 7, true, 0)}, 7'000);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
-  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
-  CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{21, kMain});
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{21});
   CHECK(h.reason_of_term() == "drained");
   CHECK(h.all<act::CancelTimer>().size() == 1);
 }
@@ -225,7 +225,7 @@ TEST_CASE("every process must be drained or gone; a process that exits counts as
   h.reading({title(21, 0, true), gone(22)}, 6'000);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
   // The gone process is not signalled.
-  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
 }
 
 TEST_CASE("no drain in time: TERM at t0 + B - T - M, SIGKILL at t0 + B - 1s") {
@@ -236,7 +236,7 @@ TEST_CASE("no drain in time: TERM at t0 + B - T - M, SIGKILL at t0 + B - 1s") {
   h.timer(TimerId::Term, 15'100);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
   CHECK(h.reason_of_term() == "deadline");
-  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
 
   // A late Term timer or reading changes nothing once TERM went out.
   h.timer(TimerId::Term, 15'200);
@@ -269,7 +269,7 @@ TEST_CASE("a second SIGTERM or SIGINT during the drain sends TERM at once") {
     h.signal(second, 2'000);
     CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
     CHECK(h.reason_of_term() == "second_signal");
-    CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+    CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
     // A third is simply forwarded.
     h.signal(SIGTERM, 3'000);
     CHECK(h.sent(SIGTERM, act::Signal::To::Child));
@@ -286,7 +286,7 @@ TEST_CASE("no room to drain (B - T - M <= 0): TERM right after the scan, without
   h.found({{21, FoundBy::Title, ""}}, 1);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
   CHECK(h.reason_of_term() == "no_room");
-  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21, kMain});
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
 }
 
 TEST_CASE("nothing found, command runs sidekiq: the main child is drained") {
@@ -453,4 +453,57 @@ TEST_CASE("drain progress names the jobs Redis reports") {
   CHECK(it->line.fields["busy"] == 1);
   CHECK(it->line.fields["jobs"][0]["jid"] == "abc123");
   CHECK(it->line.message.find("HardJob") != std::string::npos);
+}
+
+TEST_CASE("a wrapper shell is left alone until Sidekiq is gone, then gets the TERM") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.timer(TimerId::Term, 15'000);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  // Sidekiq, the shell's child, exits: the shell usually follows by itself...
+  h.reading({gone(21)}, 17'000);
+  // ...and if it has not by the next reading, the orchestrator's TERM is passed on.
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{kMain});
+  CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{kMain});
+  CHECK(h.reason_of_term() == "forward");
+  // Only once.
+  h.reading({gone(21)}, 17'500);
+  CHECK(h.all<act::Signal>().empty());
+  h.reaped({{kMain, exited_with(0)}}, false, 17'600);
+  CHECK(h.exit_code() == 0);
+}
+
+TEST_CASE("the shell exits by itself after Sidekiq: no TERM for it, its own status") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.reading({title(21, 0, true)}, 5'000);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  h.reaped({{kMain, exited_with(0)}}, false, 6'000);
+  CHECK(h.exit_code() == 0);
+}
+
+TEST_CASE("after TERM, what outlives the main child gets TERM too, and the budget bounds it") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{kMain, FoundBy::Title, ""}}, 1);
+  h.timer(TimerId::Term, 15'000);
+  h.reaped({{kMain, exited_with(0)}}, true, 16'000);
+  CHECK(h.sent(SIGTERM, act::Signal::To::Descendants));
+  CHECK(h.sent(SIGCONT, act::Signal::To::Descendants));
+  CHECK(h.all<act::ArmTimer>().empty());  // no exit_grace during a stop
+  CHECK_FALSE(h.exit_code());
+  h.timer(TimerId::Kill, 29'000);
+  CHECK(h.sent(SIGKILL, act::Signal::To::Descendants));
+  CHECK(h.exit_code() == 0);
+}
+
+TEST_CASE("readings from before the TSTP are neither drain nor progress") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.reading({title(21, 0, false)}, 100);  // written before TSTP: "0 busy" means nothing yet
+  CHECK_FALSE(h.logged("drain_progress"));
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
 }
