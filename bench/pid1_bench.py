@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(BENCH_DIR)
@@ -49,7 +49,6 @@ class Init:
     name: str
     binary: str
     flags: list[str]
-    extra: dict = field(default_factory=dict)
 
     def argv(self, command: list[str]) -> list[str]:
         return [self.binary, *self.flags, *command]
@@ -258,7 +257,7 @@ def rotations(items: list, rounds: int):
     """Round robin over items, starting one further along each round."""
     for r in range(rounds):
         k = r % len(items)
-        yield r, items[k:] + items[:k]
+        yield items[k:] + items[:k]
 
 
 def measure_idle(runs: list[Running], settle: float, seconds: float) -> dict[str, dict]:
@@ -284,7 +283,7 @@ def measure_latency(runs: list[Running], samples: int, batch: int) -> None:
     rounds = (samples + batch - 1) // batch
     gc.disable()
     try:
-        for _, order in rotations(runs, rounds):
+        for order in rotations(runs, rounds):
             for r in order:
                 if r.error is None:
                     r.ping(batch)
@@ -301,7 +300,7 @@ def measure_true(inits: list[Init], runs: int) -> dict[str, list[int]]:
     devnull = os.open(os.devnull, os.O_RDWR)
     actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1)]
     try:
-        for _, order in rotations(inits, runs):
+        for order in rotations(inits, runs):
             for i in order:
                 start = time.perf_counter_ns()
                 pid = os.posix_spawn(unshare, argvs[i.name], os.environ, file_actions=actions)
@@ -383,7 +382,9 @@ def goal_report(results: dict, chroot_ok: bool | None) -> list[str]:
         if "rss_kib" in r:
             checks.append((f"idle RSS ≤ {RSS_GOAL_KIB} KiB", r["rss_kib"] <= RSS_GOAL_KIB))
             checks.append(("zero idle wakeups", r["ctxt_switches"] == 0))
-        out.append(f"{q}: " + ", ".join(f"{c} {'met' if ok else 'MISSED'}" for c, ok in checks))
+        if checks:
+            out.append(f"{q}: " + ", ".join(f"{c} {'met' if ok else 'MISSED'}"
+                                            for c, ok in checks))
     if chroot_ok is not None:
         out.append(f"static build runs in an empty chroot: {'met' if chroot_ok else 'MISSED'}")
     return out
