@@ -237,7 +237,7 @@ class Running:
     def fail(self, why: str) -> None:
         if self.error is None:
             self.error = why
-            print(f"error: {self.init.name}: {why} (stderr: {self.log_path})", file=sys.stderr)
+            print(f"error: {self.init.name}: {why}", file=sys.stderr)
 
     def stop(self) -> int | None:
         """TERM to the init (forwarded to the child), then wait for it to exit."""
