@@ -287,6 +287,7 @@ std::vector<pid_t> StopMachine::live_targets() const {
 
 void StopMachine::after_sidekiq_gone(Instant now) {
   if (phase_ != Phase::Terminating || main_termed_ || main_status_) return;
+  if (tracked_.count(main_pid_)) return;  // the main child is Sidekiq: it had its TERM
   if (!live_targets().empty()) return;
   main_termed_ = true;
   emit(act::Signal{act::Signal::To::Pids, {main_pid_}, SIGTERM});
