@@ -1,6 +1,7 @@
 #include "quiesce/redis_resolver.hpp"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 
 #include <cstring>
@@ -77,11 +78,11 @@ std::string address_text(const sockaddr_storage& addr) {
   if (addr.ss_family == AF_INET6) {
     const auto& a = reinterpret_cast<const sockaddr_in6&>(addr);
     uv_ip6_name(&a, ip, sizeof ip);
-    return "[" + std::string(ip) + "]:" + std::to_string(ntohs(a.sin6_port));
+    return fmt::format("[{}]:{}", ip, ntohs(a.sin6_port));
   }
   const auto& a = reinterpret_cast<const sockaddr_in&>(addr);
   uv_ip4_name(&a, ip, sizeof ip);
-  return std::string(ip) + ":" + std::to_string(ntohs(a.sin_port));
+  return fmt::format("{}:{}", ip, ntohs(a.sin_port));
 }
 
 }  // namespace quiesce::redis
