@@ -112,11 +112,6 @@ const std::vector<int>& forwarded_signals() {
       // them for its threads, so nothing outside can mean anything by them.
       if (s > SIGSYS && s < SIGRTMIN) continue;
       if (s == SIGKILL || s == SIGSTOP || s == SIGCHLD || is_synchronous(s)) continue;
-      // quiesce writes to Redis sockets; a peer that hangs up raises PIPE in
-      // quiesce itself, and forwarding that would kill the workload. quiesce
-      // ignores PIPE (the write reports EPIPE instead) and the child gets the
-      // default disposition back before exec.
-      if (s == SIGPIPE) continue;
       out.push_back(s);
     }
     return out;

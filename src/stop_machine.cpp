@@ -55,6 +55,7 @@ MachineConfig MachineConfig::from(const Config& c, bool command_runs_sidekiq) {
   m.remap_exit = c.remap_exit;
   m.rewrite = c.rewrite;
   m.warn_on_reap = c.warn_on_reap;
+  m.verbosity = c.verbosity;
   m.exit_grace = c.exit_grace;
   m.drain = c.drain;
   m.command_runs_sidekiq = command_runs_sidekiq;
@@ -112,7 +113,7 @@ void StopMachine::on(const ev::Reaped& e) {
           fmt::format("Sidekiq {} {}, {:.1f}s into the stop", pid, describe_status(status),
                       seconds(e.now - t0_)),
           status_fields(pid, status));
-    } else {
+    } else if (config_.warn_on_reap || config_.verbosity >= static_cast<int>(Level::Debug)) {
       log(config_.warn_on_reap ? Level::Warn : Level::Debug, "reaped",
           fmt::format("reaped zombie {} ({})", pid, describe_status(status)),
           status_fields(pid, status));
@@ -453,6 +454,7 @@ void StopMachine::forward(int signo, Instant now) {
     s.to = config_.process_group ? act::Signal::To::ChildGroup : act::Signal::To::Child;
   }
   emit(s);
+  if (config_.verbosity < static_cast<int>(Level::Debug)) return;
   log(Level::Debug, "signal_forwarded",
       fmt::format("SIG{} forwarded as SIG{}", signal_name(signo), signal_name(to_send)),
       {{"signal", signal_name(to_send)}, {"received", signal_name(signo)}});

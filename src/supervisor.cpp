@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -69,21 +70,43 @@ void Supervisor::log(Level level, const char* event, std::string message) {
   sink_.write(make_log(level, event, std::move(message)));
 }
 
-void Supervisor::install_signal_watchers() {
-  std::vector<int> wanted = forwarded_signals();
-  wanted.push_back(SIGCHLD);
-  for (int signo : wanted) {
-    auto w = std::make_unique<uv_signal_t>();
-    uv_signal_init(&loop_, w.get());
-    w->data = this;
-    int rc = uv_signal_start(
-        w.get(), [](uv_signal_t* h, int s) { static_cast<Supervisor*>(h->data)->on_signal(s); },
-        signo);
-    if (rc != 0) {
-      log(Level::Debug, "signal_unwatched",
-          fmt::format("cannot watch SIG{}: {}", signal_name(signo), uv_strerror(rc)));
+// Signals stay blocked in quiesce and are read from a signalfd on the loop:
+// one descriptor instead of a handler per signal, no handler round trip on
+// the forwarding path, and full siginfo. Blocked signals also reach a
+// namespace's PID 1, which the kernel would otherwise drop while their
+// disposition is the default.
+bool Supervisor::open_signal_fd() {
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  for (int signo : forwarded_signals()) sigaddset(&wanted, signo);
+  sigaddset(&wanted, SIGCHLD);
+  signal_fd_ = signalfd(-1, &wanted, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) {
+    log(Level::Error, "signalfd_failed", fmt::format("cannot read signals: {}", strerror(errno)));
+    return false;
+  }
+  uv_poll_init(&loop_, &signal_poll_, signal_fd_);
+  signal_poll_.data = this;
+  uv_poll_start(&signal_poll_, UV_READABLE,
+                [](uv_poll_t* p, int, int) { static_cast<Supervisor*>(p->data)->read_signals(); });
+  return true;
+}
+
+void Supervisor::read_signals() {
+  signalfd_siginfo info[16];
+  for (;;) {
+    ssize_t n = read(signal_fd_, info, sizeof info);
+    if (n <= 0) return;  // EAGAIN: drained
+    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof info[0]); ++i) {
+      // A Redis peer that hangs up raises PIPE in quiesce itself, sent by
+      // quiesce's own pid; the write reports EPIPE anyway. Only a PIPE from
+      // outside is the workload's business.
+      if (info[i].ssi_signo == SIGPIPE && static_cast<pid_t>(info[i].ssi_pid) == getpid()) {
+        continue;
+      }
+      on_signal(static_cast<int>(info[i].ssi_signo));
+      if (exit_code_) return;
     }
-    signal_watchers_.push_back(std::move(w));
   }
 }
 
@@ -117,12 +140,9 @@ int Supervisor::run() {
       log(Level::Warn, "subreaper", "cannot register as child subreaper: orphans may escape");
     }
   }
-  // A Redis peer that hangs up must surface as EPIPE, not as a signal.
-  signal(SIGPIPE, SIG_IGN);
-
-  sigset_t blocked = all_but_synchronous(), previous;
-  sigprocmask(SIG_BLOCK, &blocked, &previous);
-  install_signal_watchers();
+  sigset_t blocked = all_but_synchronous();
+  sigprocmask(SIG_BLOCK, &blocked, nullptr);
+  if (!open_signal_fd()) return 1;
   main_pid_ = spawn_child(config_.command);
   if (main_pid_ < 0) {
     log(Level::Error, "spawn_failed", fmt::format("cannot fork: {}", strerror(errno)));
@@ -139,12 +159,6 @@ int Supervisor::run() {
     bool redis_configured = config_.origins.count("redis.url") > 0;
     start_redis(sidekiq || redis_configured || config_.drain == DrainMode::Always);
   }
-  // Signals that came while blocked are delivered now, to libuv's handlers.
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  (void)previous;
-
   // The child may have exited before SIGCHLD was watched.
   auto reaped = reap_children();
   if (!reaped.exited.empty()) {
@@ -166,6 +180,7 @@ void Supervisor::close_everything() {
       nullptr);
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+  if (signal_fd_ >= 0) close(signal_fd_);
 }
 
 void Supervisor::on_signal(int signo) {
@@ -174,7 +189,9 @@ void Supervisor::on_signal(int signo) {
     if (!reaped.exited.empty()) post(ev::Reaped{now(), reaped.exited, reaped.children_remain});
     return;
   }
-  log(Level::Debug, "signal_received", fmt::format("received SIG{}", signal_name(signo)));
+  if (sink_.enabled(Level::Debug)) {
+    log(Level::Debug, "signal_received", fmt::format("received SIG{}", signal_name(signo)));
+  }
   post(ev::SignalReceived{now(), wall_now(), signo});
 }
 

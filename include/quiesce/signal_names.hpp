@@ -15,7 +15,8 @@ std::string signal_name(int signo);
 // Signals quiesce passes on to its child. Left out: KILL and STOP (cannot be
 // caught), CHLD (quiesce's own business), the synchronous ones (SEGV, BUS,
 // FPE, ILL, ABRT, TRAP, SYS: a fault in quiesce must kill quiesce, not be
-// forwarded), and PIPE (see signal_names.cpp).
+// forwarded). PIPE is forwarded; the one the kernel raises for quiesce's own
+// Redis socket is told apart by its sender (supervisor.cpp).
 const std::vector<int>& forwarded_signals();
 
 // Signals that are the kernel's report of a fault in this very process.

@@ -24,6 +24,9 @@ struct MachineConfig {
   std::set<int> remap_exit;
   std::map<int, int> rewrite;
   bool warn_on_reap = false;
+  // Debug lines on the forwarding path are not even built unless wanted:
+  // they would sit between a signal's arrival and its delivery.
+  int verbosity = 4;
   Duration exit_grace{30'000};
   DrainMode drain = DrainMode::Auto;
   bool command_runs_sidekiq = false;  // decides the fallback to the main child in auto mode

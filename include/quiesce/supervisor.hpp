@@ -33,7 +33,8 @@ class Supervisor {
   int run();
 
  private:
-  void install_signal_watchers();
+  bool open_signal_fd();
+  void read_signals();
   void start_redis(bool connect_now);
   void post(Event event);
   void carry_out(const Action& action);
@@ -53,7 +54,8 @@ class Supervisor {
   Config config_;
   const LogSink& sink_;
   uv_loop_t loop_{};
-  std::vector<std::unique_ptr<uv_signal_t>> signal_watchers_;
+  int signal_fd_ = -1;
+  uv_poll_t signal_poll_{};
   std::array<uv_timer_t, 3> timers_{};
   StopMachine machine_;
   std::unique_ptr<redis::Client> redis_;
