@@ -178,7 +178,10 @@ void Supervisor::close_everything() {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  // An Exit decided before the loop ever ran left uv_stop()'s flag set; the
+  // first uv_run only clears it. Run until every close callback has run.
+  while (uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
+  }
   uv_loop_close(&loop_);
   if (signal_fd_ >= 0) close(signal_fd_);
 }
