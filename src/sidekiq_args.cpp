@@ -188,6 +188,20 @@ struct Scan {
   }
 };
 
+// The option's value is the next word, as OptionParser takes it: an
+// optional value is never a word that looks like an option. Returns how many
+// extra words were consumed.
+std::size_t take_next_word(const Option& o, const Words& args, std::size_t i, Scan& scan) {
+  bool has_next = i + 1 < args.size();
+  if (o.arg == Arg::Optional && (!has_next || args[i + 1].starts_with("-"))) return 0;
+  if (!has_next) {
+    scan.bad = scan.bad || o.short_name == 't';
+    return 0;
+  }
+  scan.take(o, args[i + 1]);
+  return 1;
+}
+
 // Returns how many extra words the option consumed.
 std::size_t scan_long(const Words& args, std::size_t i, Scan& scan) {
   std::string_view word = std::string_view(args[i]).substr(2);
@@ -198,14 +212,7 @@ std::size_t scan_long(const Words& args, std::size_t i, Scan& scan) {
     scan.take(*o, word.substr(eq + 1));
     return 0;
   }
-  bool has_next = i + 1 < args.size();
-  if (o->arg == Arg::Optional && (!has_next || args[i + 1].starts_with("-"))) return 0;
-  if (!has_next) {
-    scan.bad = scan.bad || o->short_name == 't';
-    return 0;
-  }
-  scan.take(*o, args[i + 1]);
-  return 1;
+  return take_next_word(*o, args, i, scan);
 }
 
 // A cluster such as "-vt40" or "-vt 40": flags until one takes an argument.
@@ -219,14 +226,7 @@ std::size_t scan_short(const Words& args, std::size_t i, Scan& scan) {
       scan.take(*o, attached);
       return 0;
     }
-    bool has_next = i + 1 < args.size();
-    if (o->arg == Arg::Optional && (!has_next || args[i + 1].starts_with("-"))) return 0;
-    if (!has_next) {
-      scan.bad = scan.bad || o->short_name == 't';
-      return 0;
-    }
-    scan.take(*o, args[i + 1]);
-    return 1;
+    return take_next_word(*o, args, i, scan);
   }
   return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "quiesce/drain_probe.hpp"
 #include "quiesce/redis_client.hpp"
+#include "redis_test_support.hpp"
 
 using namespace quiesce;
 
@@ -27,29 +28,6 @@ namespace {
 
 const std::filesystem::path kApp =
     std::filesystem::path(__FILE__).parent_path().parent_path() / "sidekiq_app";
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-bool accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
-}
 
 pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env = {}) {
   pid_t pid = fork();
@@ -100,7 +78,7 @@ std::string hostname() {
 }
 
 struct Fixture {
-  int port = free_port();
+  int port = redis_test::free_port();
   pid_t redis = spawn({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
                        "--save", "", "--appendonly", "no", "--loglevel", "warning"});
   std::string url = "redis://127.0.0.1:" + std::to_string(port) + "/0";
@@ -131,7 +109,7 @@ struct Fixture {
 
 TEST_CASE("drain probe with real Redis and Sidekiq: discovery, drain readings, hung Redis") {
   Fixture fx;
-  REQUIRE(eventually([&] { return accepts(fx.port); }));
+  REQUIRE(eventually([&] { return redis_test::accepts_tcp(fx.port); }));
   const std::string host = hostname();
   const std::string redis_env = "REDIS_URL=" + fx.url;
 

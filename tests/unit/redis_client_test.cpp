@@ -23,18 +23,6 @@ std::string local(int port, const std::string& userinfo = "", int db = 0) {
   return "redis://" + userinfo + "localhost:" + std::to_string(port) + "/" + std::to_string(db);
 }
 
-// Timers are the only way an idle client could wake the loop.
-int active_timers(uv_loop_t* loop) {
-  int count = 0;
-  uv_walk(
-      loop,
-      [](uv_handle_t* handle, void* arg) {
-        if (handle->type == UV_TIMER && uv_is_active(handle)) ++*static_cast<int*>(arg);
-      },
-      &count);
-  return count;
-}
-
 }  // namespace
 
 TEST_CASE("redis client: pipelined round trip against redis-server") {

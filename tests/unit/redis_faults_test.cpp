@@ -105,17 +105,6 @@ ClientOptions fast_options(int port, const std::string& userinfo = "") {
   return options;
 }
 
-int active_timers(uv_loop_t* loop) {
-  int count = 0;
-  uv_walk(
-      loop,
-      [](uv_handle_t* handle, void* arg) {
-        if (handle->type == UV_TIMER && uv_is_active(handle)) ++*static_cast<int*>(arg);
-      },
-      &count);
-  return count;
-}
-
 // Retries (driven by a uv timer, not by sleeping) until a pipeline succeeds.
 Outcome until_success(Loop& loop, Client& client, std::chrono::milliseconds limit) {
   auto deadline = Clock::now() + limit;

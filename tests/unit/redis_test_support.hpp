@@ -78,6 +78,18 @@ inline int free_port() {
   return ntohs(addr.sin_port);
 }
 
+// Timers are the only way an idle client could wake the loop.
+inline int active_timers(uv_loop_t* loop) {
+  int count = 0;
+  uv_walk(
+      loop,
+      [](uv_handle_t* handle, void* arg) {
+        if (handle->type == UV_TIMER && uv_is_active(handle)) ++*static_cast<int*>(arg);
+      },
+      &count);
+  return count;
+}
+
 inline bool accepts_tcp(int port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
