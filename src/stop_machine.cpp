@@ -15,6 +15,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr Duration kKillBeforeBudget{1000};
+// How long a wrapper shell gets, once Sidekiq is gone, to finish on its own
+// (reap Sidekiq, run the rest of its script) before it is sent TERM.
+constexpr Duration kWrapperGrace{1000};
 
 const char* found_by_name(FoundBy by) {
   switch (by) {
@@ -137,6 +140,8 @@ void StopMachine::on(const ev::TimerFired& e) {
     case TimerId::Grace:
       if (grace_active_) kill_everything(e.now, "exit_grace ran out");
       return;
+    case TimerId::Wrapper:
+      return term_wrapper(e.now);
   }
 }
 
@@ -287,10 +292,15 @@ std::vector<pid_t> StopMachine::live_targets() const {
 }
 
 void StopMachine::after_sidekiq_gone(Instant now) {
-  if (phase_ != Phase::Terminating || main_termed_ || main_status_) return;
+  if (phase_ != Phase::Terminating || wrapper_timer_armed_ || main_status_) return;
   if (tracked_.count(main_pid_)) return;  // the main child is Sidekiq: it had its TERM
   if (!live_targets().empty()) return;
-  main_termed_ = true;
+  wrapper_timer_armed_ = true;
+  emit(act::ArmTimer{TimerId::Wrapper, now + kWrapperGrace});
+}
+
+void StopMachine::term_wrapper(Instant now) {
+  if (phase_ != Phase::Terminating || main_status_) return;
   emit(act::Signal{act::Signal::To::Pids, {main_pid_}, SIGTERM});
   emit(act::Signal{act::Signal::To::Pids, {main_pid_}, SIGCONT});
   log(Level::Info, "term_sent",

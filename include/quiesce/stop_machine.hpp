@@ -37,7 +37,7 @@ struct MachineConfig {
   static MachineConfig from(const Config& config, bool command_runs_sidekiq);
 };
 
-enum class TimerId { Term, Kill, Grace };
+enum class TimerId { Term, Kill, Grace, Wrapper };
 
 namespace ev {
 struct Started {
@@ -154,6 +154,7 @@ class StopMachine {
   void log_progress(Instant now);
   void check_drained(Instant now);
   void after_sidekiq_gone(Instant now);
+  void term_wrapper(Instant now);
   void main_exited_with(int status, Instant now);
   void maybe_exit(bool others_remain, Instant now);
   void start_grace(Instant now);
@@ -170,8 +171,8 @@ class StopMachine {
   pid_t main_pid_ = 0;
   std::optional<int> main_status_;
   bool grace_active_ = false;
-  bool main_termed_ = false;       // the main child got the orchestrator's TERM
-  bool leftovers_termed_ = false;  // survivors of the main child got TERM
+  bool wrapper_timer_armed_ = false;  // Sidekiq is gone; the wrapper's grace is running
+  bool leftovers_termed_ = false;     // survivors of the main child got TERM
 
   Instant t0_;
   WallSeconds t0_wall_ = 0;

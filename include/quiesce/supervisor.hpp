@@ -56,7 +56,7 @@ class Supervisor {
   uv_loop_t loop_{};
   int signal_fd_ = -1;
   uv_poll_t signal_poll_{};
-  std::array<uv_timer_t, 3> timers_{};
+  std::array<uv_timer_t, 4> timers_{};  // one per TimerId
   StopMachine machine_;
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<DrainProbe> probe_;

@@ -464,17 +464,33 @@ TEST_CASE("a wrapper shell is left alone until Sidekiq is gone, then gets the TE
   h.found({{21, FoundBy::Title, ""}}, 1);
   h.timer(TimerId::Term, 15'000);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
-  // Sidekiq, the shell's child, exits: the shell usually follows by itself...
+  // Sidekiq, the shell's child, exits: the shell gets a moment to finish by itself...
   h.reading({gone(21)}, 17'000);
-  // ...and if it has not by the next reading, the orchestrator's TERM is passed on.
+  CHECK(h.all<act::Signal>().empty());
+  auto timers = h.all<act::ArmTimer>();
+  REQUIRE(timers.size() == 1);
+  CHECK(timers[0].id == TimerId::Wrapper);
+  CHECK(timers[0].at == Instant{18'000});
+  h.reading({gone(21)}, 17'500);
+  CHECK(h.all<act::ArmTimer>().empty());  // armed once
+  // ...and if it has not, the orchestrator's TERM is passed on.
+  h.timer(TimerId::Wrapper, 18'000);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{kMain});
   CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{kMain});
   CHECK(h.reason_of_term() == "forward");
-  // Only once.
-  h.reading({gone(21)}, 17'500);
-  CHECK(h.all<act::Signal>().empty());
-  h.reaped({{kMain, exited_with(0)}}, false, 17'600);
+  h.reaped({{kMain, exited_with(0)}}, false, 18'100);
   CHECK(h.exit_code() == 0);
+}
+
+TEST_CASE("a wrapper that finishes within its grace gets no TERM") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.timer(TimerId::Term, 15'000);
+  h.reading({gone(21)}, 17'000);
+  h.reaped({{kMain, exited_with(0)}}, false, 17'050);
+  CHECK(h.exit_code() == 0);
+  CHECK(h.all<act::Signal>().empty());
 }
 
 TEST_CASE("the shell exits by itself after Sidekiq: no TERM for it, its own status") {
