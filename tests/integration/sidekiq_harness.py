@@ -375,6 +375,12 @@ class JobReport:
     starts: int
     started_at: Optional[float]
     finished_at: Optional[float]
+    pid: Optional[int] = None  # the Sidekiq process (pid in the container) that last ran it
+
+    def running_at(self, wall: float) -> bool:
+        if self.started_at is None or self.started_at > wall:
+            return False
+        return self.finished_at is None or self.finished_at > wall
 
 
 def job_reports(client: Resp, jobs: dict[str, float]) -> dict[str, JobReport]:
@@ -400,7 +406,8 @@ def job_reports(client: Resp, jobs: dict[str, float]) -> dict[str, JobReport]:
         reports[jid] = JobReport(
             jid=jid, seconds=seconds, outcome=outcome, starts=starts.get(jid, 0),
             started_at=json.loads(started)["at"] if started else None,
-            finished_at=json.loads(finished)["at"] if finished else None)
+            finished_at=json.loads(finished)["at"] if finished else None,
+            pid=json.loads(started)["pid"] if started else None)
     return reports
 
 
@@ -591,6 +598,10 @@ class StopScenario:
     margin_s: float = 2.0  # M, --shutdown-margin
     wrapper: bool = False  # sh -c "sidekiq ...; echo after"
     processes: int = 1  # Sidekiq processes (more than one implies the wrapper)
+    concurrency: int = 10  # sidekiq -c
+    # Enqueue once every Sidekiq process is up rather than before the
+    # container starts, so the first process to boot cannot take every job.
+    enqueue_after_boot: bool = False
     quiesce_redis: str = "plain"  # plain | tls | hung | down | proxy
     quiesce_args: list = field(default_factory=list)  # extra flags
     log_format: str = "json"
@@ -671,7 +682,7 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             proxy = CountingProxy(redis.port)
             quiesce_url = proxy.url
 
-        command = sidekiq_argv(sc.sidekiq_timeout_s)
+        command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency)
         if sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
         if sc.init == "tini":
@@ -688,9 +699,21 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         else:
             raise HarnessError(f"unknown init {sc.init}")
 
-        jobs = {enqueue(redis.client, float(s)): float(s) for s in sc.durations}
+        def enqueue_all() -> dict:
+            return {enqueue(redis.client, float(s)): float(s) for s in sc.durations}
+
+        def every_process_up():
+            if not container.alive():
+                raise HarnessError("container exited before Sidekiq was up:\n"
+                                   + container.stderr_text() + container.stdout_text())
+            return len(container.sidekiq_host_pids()) >= sc.processes
+
+        jobs = {} if sc.enqueue_after_boot else enqueue_all()
         container = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
                               workdir, live=sc.live)
+        if sc.enqueue_after_boot:
+            wait_for(every_process_up, 90, "every Sidekiq process's title", step=0.1)
+            jobs = enqueue_all()
         narrate(f"container {hostname}: {shlex.join(init_argv + command)} "
                 f"(PID 1 is host pid {container.init_pid}); "
                 f"{len(jobs)} jobs enqueued: {', '.join(f'{s:g}s' for s in jobs.values())}")

@@ -32,6 +32,11 @@ LONG = 30.0  # longer than B
 # 7 s job, the medium scenarios (and the others asserting "drained" with a
 # job past 5 s) get a larger budget: deadline at 15 s.
 B_MEDIUM = 20.0
+# Two Sidekiq processes of 5 threads: 8 jobs enqueued once both are up put
+# at least 3 on each. Every short job outlasts the wait for the last job to
+# start and ends before the TERM deadline; LONG is requeued.
+SWARM_SHORT = [2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0]
+SWARM_CONCURRENCY = 5
 
 
 def scenario(budget_s: float = B, **kwargs) -> h.StopScenario:
@@ -58,6 +63,9 @@ SCENARIOS = {
     "load": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="proxy"),
     # Every small pid inside the namespace, the real Sidekiq's included.
     "stale": scenario(durations=[1.0, 2.5], stale_pids=range(1, 40)),
+    # sidekiqswarm's shape: sh -c 'sidekiq … & sidekiq … & wait'.
+    "swarm": scenario(durations=SWARM_SHORT + [LONG], processes=2,
+                      concurrency=SWARM_CONCURRENCY, enqueue_after_boot=True),
 }
 
 _pool = None
@@ -229,6 +237,40 @@ class QuiesceStop(unittest.TestCase):
         self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
         self.assertExitSoonAfterLastJob(r)
 
+    # 8
+    def test_two_sidekiq_processes_under_one_shell(self):
+        r = result("swarm")
+        info = r.describe()
+        self.assertEqual(r.sidekiq_processes, 2, info)
+        # Both were busy when the stop began: the jobs name the pids that ran them.
+        t0 = r.exit_wall - r.stop_s
+        busy_pids = {j.pid for j in r.jobs.values() if j.running_at(t0)}
+        self.assertEqual(len(busy_pids), 2, f"busy at SIGTERM: {busy_pids}\n{info}")
+
+        found = {p for e in r.event("sidekiq_found") for p in e.get("pids", [])}
+        tstp = {p for e in r.event("tstp_sent") for p in e.get("pids", [])}
+        self.assertEqual(found, busy_pids, f"sidekiq_found names {found}\n{info}")
+        self.assertEqual(tstp, busy_pids, f"tstp_sent names {tstp}\n{info}")
+
+        self.assertCleanQuiesceStop(r, exit_code=None)
+        expected = {s: "finished" for s in SWARM_SHORT}
+        expected[LONG] = "requeued"
+        self.assertEqual(r.outcomes_by_seconds(), expected, info)
+        # After the deadline's TERM to both, only the shell may get one, once
+        # both are gone.
+        reasons = self.term_reasons(r)
+        self.assertEqual(reasons[:1], ["deadline"], info)
+        self.assertLessEqual(set(reasons[1:]), {"forward"}, info)
+
+        # Jobs in drain_progress can only come from the heartbeats' work hashes.
+        with_jobs = [e for e in r.event("drain_progress") if e.get("jobs")]
+        self.assertTrue(with_jobs, f"no drain_progress named a job\n{info}")
+        long_jid = next(j.jid for j in r.jobs.values() if j.seconds == LONG)
+        self.assertIn(long_jid, json.dumps(with_jobs), info)
+
+        # The shell's wait returns once both are gone, and it runs on.
+        self.assertIn("after-sidekiq", r.stdout, "the shell did not run past wait\n" + info)
+        self.assertEqual(r.exit_status, 0, info)
 
 if __name__ == "__main__":
     unittest.main()
