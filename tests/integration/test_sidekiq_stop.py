@@ -272,5 +272,6 @@ class QuiesceStop(unittest.TestCase):
         self.assertIn("after-sidekiq", r.stdout, "the shell did not run past wait\n" + info)
         self.assertEqual(r.exit_status, 0, info)
 
+
 if __name__ == "__main__":
     unittest.main()
