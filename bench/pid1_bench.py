@@ -391,14 +391,14 @@ def goal_report(results: dict, chroot_ok: bool | None) -> list[str]:
 
 
 def default_build(dirname: str) -> str:
-    return os.path.join(os.path.dirname(REPO_DIR), dirname, "quiesce")
+    return os.path.join(REPO_DIR, dirname, "quiesce")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quiesce", default=default_build("build-bench"),
+    ap.add_argument("--quiesce", default=default_build("build"),
                     help="quiesce binary (default: %(default)s)")
-    ap.add_argument("--quiesce-static", default=default_build("build-bench-static"),
+    ap.add_argument("--quiesce-static", default=default_build("build-static"),
                     help="static quiesce binary (default: %(default)s)")
     ap.add_argument("--skip", action="append", default=[], metavar="NAME",
                     help="leave an init out (repeatable)")

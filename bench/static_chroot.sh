@@ -4,10 +4,10 @@
 # into, and quiesce runs there as PID 1 of a new PID namespace, once on its
 # own and once as the init of a second copy of itself.
 #
-# usage: bench/static_chroot.sh [STATIC_QUIESCE]   (run as root)
+# usage: bench/static_chroot.sh [STATIC_QUIESCE]   (run as root; default build-static/quiesce)
 set -uo pipefail
 
-bin=${1:-/work/build-bench-static/quiesce}
+bin=${1:-$(dirname "$0")/../build-static/quiesce}
 if [ ! -x "$bin" ]; then
   echo "static_chroot: no executable at $bin" >&2
   exit 2

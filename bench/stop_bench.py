@@ -46,7 +46,9 @@ def scenarios(budget: float, timeout: int, margin: float) -> dict:
         f"one {long:g}s job (> B)": sc(durations=[long]),
         "mix": sc(durations=[1, 2, medium, long]),
         "mix, sh -c wrapper": sc(durations=[1, 2, medium, long], wrapper=True),
-        "2 Sidekiq processes": sc(durations=[1, 2, 2, medium, medium], processes=2),
+        # 7 jobs for 2 x 5 threads, enqueued once both are up: both are busy.
+        "2 Sidekiq processes": sc(durations=[1, 2, 2, 3, 4, medium, medium], processes=2,
+                                  concurrency=5, enqueue_after_boot=True),
     }
 
 
@@ -81,8 +83,8 @@ def median(rows: list, key: str):
 
 def table(rows: list, runs: int) -> str:
     out = ["| scenario | init | finished | requeued | lost | stop (s) | last job end → exit (s) "
-           "| quiesce cmds/s per Sidekiq | all Redis cmds/s | TERM reason |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+           "| quiesce cmds/s per Sidekiq | all Redis cmds/s | TERM reason | exit status |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
     groups: dict = {}
     for r in rows:
         groups.setdefault((r["scenario"], r["init"]), []).append(r)
@@ -90,12 +92,14 @@ def table(rows: list, runs: int) -> str:
         killed = sum(r["killed"] for r in rs)
         stop = fmt(median(rs, "stop_s")) + (f" (SIGKILLed {killed}/{runs})" if killed else "")
         reasons = sorted({x for r in rs for x in r["term_reasons"]}) or ["–"]
+        statuses = sorted({str(r["exit_status"]) for r in rs})
         out.append(
             f"| {name} | {init} | {sum(r['finished'] for r in rs)} | "
             f"{sum(r['requeued'] for r in rs)} | {sum(r['lost'] for r in rs)} | {stop} | "
             f"{fmt(median(rs, 'last_end_to_exit_s'))} | "
             f"{fmt(median(rs, 'quiesce_cmds_per_s_per_process'))} | "
-            f"{fmt(median(rs, 'all_cmds_per_s'), '.1f')} | {', '.join(reasons)} |")
+            f"{fmt(median(rs, 'all_cmds_per_s'), '.1f')} | {', '.join(reasons)} | "
+            f"{', '.join(statuses)} |")
     return "\n".join(out)
 
 
