@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <iterator>
 
 #include "quiesce/drain_probe.hpp"
 #include "quiesce/reaper.hpp"
@@ -97,7 +98,8 @@ void Supervisor::read_signals() {
   for (;;) {
     ssize_t n = read(signal_fd_, info, sizeof info);
     if (n <= 0) return;  // EAGAIN: drained
-    for (ssize_t i = 0; i < n / static_cast<ssize_t>(sizeof info[0]); ++i) {
+    ssize_t count = n / static_cast<ssize_t>(sizeof info[0]);
+    for (ssize_t i = 0; i < count; ++i) {
       // A Redis peer that hangs up raises PIPE in quiesce itself, sent by
       // quiesce's own pid; the write reports EPIPE anyway. Only a PIPE from
       // outside is the workload's business.
@@ -107,6 +109,10 @@ void Supervisor::read_signals() {
       on_signal(static_cast<int>(info[i].ssi_signo));
       if (exit_code_) return;
     }
+    // A short read already says the queue was empty: one system call fewer
+    // per forwarded signal. The poll is level-triggered, so a signal that
+    // arrives after this read wakes the loop again.
+    if (count < static_cast<ssize_t>(std::size(info))) return;
   }
 }
 
