@@ -18,6 +18,10 @@ constexpr Duration kKillBeforeBudget{1000};
 // How long a wrapper shell gets, once Sidekiq is gone, to finish on its own
 // (reap Sidekiq, run the rest of its script) before it is sent TERM.
 constexpr Duration kWrapperGrace{1000};
+// A Sidekiq that was still booting at the SIGTERM has no title yet, or no
+// identity in Redis before its first heartbeat; looking again this often
+// during the drain finds it without adding to Redis's load.
+constexpr Duration kFindAgainEvery{2500};
 
 const char* found_by_name(FoundBy by) {
   switch (by) {
@@ -178,6 +182,7 @@ void StopMachine::on(const ev::Readings& e) {
   }
   if (progressed) log_progress(e.now);
   if (phase_ == Phase::Draining) check_drained(e.now);
+  if (phase_ == Phase::Draining) find_again(e.now);
   after_sidekiq_gone(e.now);
 }
 
@@ -212,7 +217,20 @@ void StopMachine::begin_stop(const ev::SignalReceived& e) {
       {{"term_in_s", seconds(term_at_ - t0_)}, {"kill_in_s", seconds(kill_at_ - t0_)}});
   emit(act::ArmTimer{TimerId::Term, term_at_});
   emit(act::ArmTimer{TimerId::Kill, kill_at_});
+  last_find_ = e.now;
   emit(act::FindSidekiqs{});
+}
+
+// Titles are read from /proc, so they are looked for again every time; Redis
+// is asked again only while a process is known by its title alone, since its
+// identity is what names the running jobs.
+void StopMachine::find_again(Instant now) {
+  if (now - last_find_ < kFindAgainEvery) return;
+  last_find_ = now;
+  bool unnamed = std::any_of(tracked_.begin(), tracked_.end(), [](const auto& kv) {
+    return kv.second.alive && kv.second.identity.empty();
+  });
+  emit(act::FindSidekiqs{unnamed});
 }
 
 void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {

@@ -252,12 +252,13 @@ void Supervisor::carry_out(const act::CancelTimer& a) {
   uv_timer_stop(&timers_[timer_index(a.id)]);
 }
 
-void Supervisor::carry_out(const act::FindSidekiqs&) {
+void Supervisor::carry_out(const act::FindSidekiqs& a) {
   if (!probe_) {
     post(ev::SidekiqsFound{now(), {}, true});
     return;
   }
   post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid()), true});
+  if (!a.in_redis) return;
   probe_->find_in_redis(getpid(), [this](std::vector<FoundProcess> found) {
     if (!found.empty()) post(ev::SidekiqsFound{now(), std::move(found), false});
   });

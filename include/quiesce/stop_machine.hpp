@@ -87,8 +87,10 @@ struct CancelTimer {
   TimerId id = TimerId::Term;
 };
 // Find this container's Sidekiq processes: answer with SidekiqsFound at once
-// from /proc (first_scan), and again later if Redis knows more.
-struct FindSidekiqs {};
+// from /proc (first_scan), and again later if Redis knows more (in_redis).
+struct FindSidekiqs {
+  bool in_redis = true;
+};
 struct Watch {
   std::vector<FoundProcess> targets;
   WallSeconds since = 0;  // t0 on the wall clock
@@ -153,6 +155,7 @@ class StopMachine {
   void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
   void log_progress(Instant now);
   void check_drained(Instant now);
+  void find_again(Instant now);
   void after_sidekiq_gone(Instant now);
   void term_wrapper(Instant now);
   void main_exited_with(int status, Instant now);
@@ -176,6 +179,7 @@ class StopMachine {
 
   Instant t0_;
   WallSeconds t0_wall_ = 0;
+  Instant last_find_;
   Instant term_at_;
   Instant kill_at_;
   std::optional<Instant> term_sent_at_;

@@ -176,6 +176,54 @@ TEST_CASE("first SIGTERM: plan, timers at B-T-M and B-1s, then TSTP to the found
   CHECK(watch[0].since == kWallT0);
 }
 
+TEST_CASE("during the drain, titles are read again and Redis asked again while a name is missing") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 5);
+  // Sooner than the interval: no new search.
+  h.reading({title(21, 1, true)}, 1'000);
+  CHECK(h.all<act::FindSidekiqs>().empty());
+  // Known by its title alone (its first heartbeat had not reached Redis at
+  // the SIGTERM): Redis is asked again.
+  h.reading({title(21, 1, true)}, 2'600);
+  auto again = h.all<act::FindSidekiqs>();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].in_redis);
+  // Redis names it now: the watch carries the identity, no second TSTP.
+  h.found({{21, FoundBy::Redis, "h:21:x"}}, 2'700, false);
+  CHECK(h.pids_sent(SIGTSTP).empty());
+  auto watch = h.all<act::Watch>();
+  REQUIRE(watch.size() == 1);
+  REQUIRE(watch[0].targets.size() == 1);
+  CHECK(watch[0].targets[0].identity == "h:21:x");
+  // Named: only the titles are looked at again.
+  h.reading({title(21, 1, true)}, 5'200);
+  again = h.all<act::FindSidekiqs>();
+  REQUIRE(again.size() == 1);
+  CHECK_FALSE(again[0].in_redis);
+}
+
+TEST_CASE("a Sidekiq whose title shows up after the SIGTERM still gets its TSTP") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 5);
+  h.reading({title(21, 1, false)}, 2'600);
+  REQUIRE(h.all<act::FindSidekiqs>().size() == 1);
+  h.found({{21, FoundBy::Title, ""}, {23, FoundBy::Title, ""}}, 2'600);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{23});
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+}
+
+TEST_CASE("no search again once TERM is sent") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 5);
+  h.timer(TimerId::Term, 15'000);
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  h.reading({title(21, 1, true)}, 17'600);
+  CHECK(h.all<act::FindSidekiqs>().empty());
+}
+
 TEST_CASE("drained means a beat after t0 that says quiet and busy 0") {
   Harness h;
   h.signal(SIGTERM, 0);
