@@ -361,7 +361,11 @@ void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool&
   }
   if (r.title && r.title->stopping) {
     bool changed = !t.last_title || t.last_title->busy != r.title->busy;
-    if (changed && !t.heartbeat_busy) progressed = true;
+    // Sidekiq retitles itself a moment before it writes the same heartbeat
+    // to Redis, which also names the jobs: the title tells the progress only
+    // while Redis has nothing to say about this process, so one heartbeat
+    // makes one progress line.
+    if (changed && !r.heartbeat) progressed = true;
     t.last_title = r.title;
     // "stopping" is only written once the process is quiet, and the busy
     // count beside it comes from the same heartbeat.

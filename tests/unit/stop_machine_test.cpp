@@ -264,6 +264,30 @@ TEST_CASE("a title that says stopping with 0 busy is a drain too") {
   CHECK(h.reason_of_term() == "drained");
 }
 
+TEST_CASE("one heartbeat, one progress line: the title waits for Redis while Redis answers") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Redis, "host:21:abc"}}, 5);
+  auto both = [](WallSeconds beat, int heartbeat_busy, int title_busy) {
+    ProcessReading r = heartbeat(21, beat, true, heartbeat_busy);
+    r.title = title(21, title_busy, true).title;
+    return r;
+  };
+  // Retitled at the new beat, but Redis still holds the one before the TSTP.
+  h.reading({both(kWallT0 - 1, 2, 1)}, 5'000);
+  CHECK_FALSE(h.logged("drain_progress"));
+  // Redis has the new beat half a second later: that is the line.
+  h.reading({both(kWallT0 + 5, 1, 1)}, 5'500);
+  CHECK(h.logged("drain_progress"));
+  h.reading({both(kWallT0 + 5, 1, 1)}, 6'000);
+  CHECK_FALSE(h.logged("drain_progress"));
+
+  // Redis goes quiet (down or hung): the title tells the progress alone.
+  h.reading({title(21, 0, true)}, 10'000);
+  CHECK(h.logged("drain_progress"));
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+}
+
 TEST_CASE("every process must be drained or gone; a process that exits counts as drained") {
   Harness h;
   h.signal(SIGTERM, 0);
