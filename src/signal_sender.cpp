@@ -11,9 +11,9 @@
 namespace quiesce {
 namespace {
 
-void deliver(pid_t target, int signo, SendReport& report) {
+void deliver(pid_t target, int signo, bool list, SendReport& report) {
   if (kill(target, signo) == 0) {
-    report.delivered.push_back(target);
+    if (list) report.delivered.push_back(target);
   } else if (errno != ESRCH) {  // gone already: nothing to tell
     report.failures.push_back(fmt::format("pid {}: {}", target, strerror(errno)));
   }
@@ -29,27 +29,27 @@ std::vector<pid_t> descendants() {
 
 }  // namespace
 
-SendReport send_signal(const act::Signal& action, pid_t main_pid) {
+SendReport send_signal(const act::Signal& action, pid_t main_pid, bool list_delivered) {
   SendReport report;
   using To = act::Signal::To;
   switch (action.to) {
     case To::Child:
-      deliver(main_pid, action.signo, report);
+      deliver(main_pid, action.signo, list_delivered, report);
       break;
     case To::ChildGroup:
-      deliver(-main_pid, action.signo, report);
+      deliver(-main_pid, action.signo, list_delivered, report);
       break;
     case To::Pids:
-      for (pid_t p : action.pids) deliver(p, action.signo, report);
+      for (pid_t p : action.pids) deliver(p, action.signo, list_delivered, report);
       break;
     case To::Descendants:
       // As PID 1 the namespace is exactly our descendants, and kill(-1) reaches
       // them all at once, including any forked while we would be scanning.
       if (getpid() == 1) {
         kill(-1, action.signo);
-        report.delivered = descendants();
+        if (list_delivered) report.delivered = descendants();
       } else {
-        for (pid_t p : descendants()) deliver(p, action.signo, report);
+        for (pid_t p : descendants()) deliver(p, action.signo, list_delivered, report);
       }
       break;
   }

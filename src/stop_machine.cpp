@@ -74,12 +74,12 @@ MachineConfig MachineConfig::from(const Config& c, bool command_runs_sidekiq) {
 
 StopMachine::StopMachine(MachineConfig config) : config_(std::move(config)) {}
 
-std::vector<Action> StopMachine::step(const Event& event) {
+const std::vector<Action>& StopMachine::step(const Event& event) {
   out_.clear();
   if (phase_ != Phase::Exited) {
     std::visit([this](const auto& e) { on(e); }, event);
   }
-  return std::move(out_);
+  return out_;
 }
 
 void StopMachine::log(Level level, std::string event, std::string message, json fields) {

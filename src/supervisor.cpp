@@ -205,18 +205,27 @@ void Supervisor::on_signal(int signo) {
 }
 
 // Actions may produce events (the synchronous /proc scan does); queue them so
-// the machine always finishes one step before the next begins.
+// the machine always finishes one step before the next begins. The usual
+// event, a signal to forward, goes straight in: no queue on that path.
 void Supervisor::post(Event event) {
-  pending_.push_back(std::move(event));
-  if (dispatching_) return;
+  if (exit_code_) return;
+  if (dispatching_) {
+    pending_.push_back(std::move(event));
+    return;
+  }
   dispatching_ = true;
+  dispatch(event);
   while (!pending_.empty() && !exit_code_) {
     Event next = std::move(pending_.front());
     pending_.pop_front();
-    for (const auto& action : machine_.step(next)) carry_out(action);
+    dispatch(next);
   }
   pending_.clear();
   dispatching_ = false;
+}
+
+void Supervisor::dispatch(const Event& event) {
+  for (const auto& action : machine_.step(event)) carry_out(action);
 }
 
 void Supervisor::carry_out(const Action& action) {
@@ -224,7 +233,7 @@ void Supervisor::carry_out(const Action& action) {
 }
 
 void Supervisor::carry_out(const act::Signal& a) {
-  auto report = send_signal(a, main_pid_);
+  auto report = send_signal(a, main_pid_, sink_.enabled(Level::Trace));
   for (const auto& failure : report.failures) {
     log(Level::Warn, "signal_failed", fmt::format("SIG{} to {}", signal_name(a.signo), failure));
   }

@@ -120,7 +120,9 @@ class StopMachine {
 
   explicit StopMachine(MachineConfig config);
 
-  std::vector<Action> step(const Event& event);
+  // The actions stay valid until the next step: the buffer is reused, so a
+  // forwarded signal costs no allocation here.
+  const std::vector<Action>& step(const Event& event);
 
   Phase phase() const { return phase_; }
   Instant term_deadline() const { return term_at_; }

@@ -37,6 +37,7 @@ class Supervisor {
   void read_signals();
   void start_redis(bool connect_now);
   void post(Event event);
+  void dispatch(const Event& event);
   void carry_out(const Action& action);
   void carry_out(const act::Signal& a);
   void carry_out(const act::ArmTimer& a);
