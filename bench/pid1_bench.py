@@ -26,6 +26,7 @@ import platform
 import select
 import shutil
 import signal
+import socket
 import statistics
 import struct
 import subprocess
@@ -73,6 +74,10 @@ def make_inits(args) -> list[Init]:
         ("quiesce", args.quiesce, ["--drain", "never", "--"]),
         ("quiesce-static", args.quiesce_static, ["--drain", "never", "--"]),
     ]
+    if args.redis_url:
+        # As a Sidekiq container runs it: connected to Redis from the start.
+        wanted.append(("quiesce-static-redis", args.quiesce_static,
+                       ["--redis-url", args.redis_url, "--"]))
     inits = []
     for name, binary, flags in wanted:
         if name in args.skip:
@@ -338,7 +343,7 @@ def fmt_ratio(value, base) -> str:
 
 
 def render(results: dict, names: list[str]) -> str:
-    quiesces = [n for n in ("quiesce", "quiesce-static") if n in names]
+    quiesces = [n for n in names if n.startswith("quiesce")]
     header = ["metric", *names, *[f"{q}/tini" for q in quiesces], "goal (quiesce)"]
     rows = []
 
@@ -371,7 +376,7 @@ def render(results: dict, names: list[str]) -> str:
 def goal_report(results: dict, chroot_ok: bool | None) -> list[str]:
     out = []
     tini = results.get("tini")
-    for q in ("quiesce", "quiesce-static"):
+    for q in [n for n in results if n.startswith("quiesce")]:
         r = results.get(q)
         if r is None:
             continue
@@ -414,11 +419,19 @@ def main() -> int:
                     help="run everything SCHED_FIFO, so other work on the machine cannot "
                          "preempt the forwarding path: the tail then shows the init's own cost")
     ap.add_argument("--json", metavar="FILE", help="also write the raw results here")
+    ap.add_argument("--redis", action="store_true",
+                    help="also run the static quiesce connected to a throwaway redis-server, "
+                         "as it runs in front of Sidekiq (quiesce-static-redis)")
     args = ap.parse_args()
+    args.redis_url = None
 
     if os.geteuid() != 0:
         print("pid1_bench: needs root for unshare --pid", file=sys.stderr)
         return 2
+    # Started before the pinning below, so Redis runs wherever it likes.
+    redis = start_redis() if args.redis else None
+    if redis:
+        args.redis_url = f"redis://127.0.0.1:{redis.port}/0"
     # Unpinned, each init's latency depended on where the scheduler happened to
     # put it (same CPU as the sender or not, an idle CPU waking from halt):
     # two copies of one binary differed 3x. On one shared CPU every init pays
@@ -427,6 +440,43 @@ def main() -> int:
         os.sched_setaffinity(0, {args.cpu})
     if args.fifo:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    try:
+        return run_bench(args)
+    finally:
+        if redis:
+            redis.stop()
+
+
+class ThrowawayRedis:
+    def __init__(self, port: int, proc: subprocess.Popen, workdir: str):
+        self.port, self.proc, self.workdir = port, proc, workdir
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_redis() -> ThrowawayRedis:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="pid1_bench_redis.")
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return ThrowawayRedis(port, proc, workdir)
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def run_bench(args) -> int:
     inits = make_inits(args)
     names = [i.name for i in inits]
     results: dict[str, dict] = {n: {} for n in names}

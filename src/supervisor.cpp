@@ -42,6 +42,9 @@ sigset_t all_but_synchronous() {
   return set;
 }
 
+// How long closing down may wait for the Redis client's last callbacks.
+constexpr std::uint64_t kCloseLimitMs = 500;
+
 std::size_t timer_index(TimerId id) {
   return static_cast<std::size_t>(id);
 }
@@ -175,20 +178,39 @@ int Supervisor::run() {
   return exit_code_.value_or(1);
 }
 
+// Every part closes its own handles: closing the Redis client's timers from
+// here would free them under their owner, which closes them again. The close
+// callbacks and the client's last (failed) replies need a few loop turns; a
+// name lookup still running in libuv's thread pool could need seconds, and the
+// exit status must not wait for it, so the wait is bounded.
 void Supervisor::close_everything() {
   if (probe_) probe_->close();
   if (redis_) redis_->close();
-  uv_walk(
-      &loop_,
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
+  for (auto& t : timers_) uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
+  if (signal_fd_ >= 0) uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
+
+  bool gave_up = false;
+  uv_timer_init(&loop_, &close_limit_);
+  close_limit_.data = &gave_up;
+  uv_timer_start(
+      &close_limit_,
+      [](uv_timer_t* t) {
+        *static_cast<bool*>(t->data) = true;
+        uv_stop(t->loop);
       },
-      nullptr);
+      kCloseLimitMs, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&close_limit_));  // only the others keep the loop alive
   // An Exit decided before the loop ever ran left uv_stop()'s flag set; the
-  // first uv_run only clears it. Run until every close callback has run.
-  while (uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
+  // first uv_run only clears it.
+  while (!gave_up && uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
   }
-  uv_loop_close(&loop_);
+  uv_close(reinterpret_cast<uv_handle_t*>(&close_limit_), nullptr);
+  if (gave_up) {
+    log(Level::Debug, "exit_unclean", "a Redis name lookup is still running: not waiting for it");
+  } else {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    uv_loop_close(&loop_);
+  }
   if (signal_fd_ >= 0) close(signal_fd_);
 }
 

@@ -58,6 +58,7 @@ class Supervisor {
   int signal_fd_ = -1;
   uv_poll_t signal_poll_{};
   std::array<uv_timer_t, 4> timers_{};  // one per TimerId
+  uv_timer_t close_limit_{};
   StopMachine machine_;
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<DrainProbe> probe_;
