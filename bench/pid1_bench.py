@@ -343,7 +343,7 @@ def fmt_ratio(value, base) -> str:
 
 
 def render(results: dict, names: list[str]) -> str:
-    quiesces = [n for n in names if n.startswith("quiesce")]
+    quiesces = [n for n in names if n.startswith("quiesce") or n == "epoll-init"]
     header = ["metric", *names, *[f"{q}/tini" for q in quiesces], "goal (quiesce)"]
     rows = []
 
@@ -422,6 +422,9 @@ def main() -> int:
     ap.add_argument("--redis", action="store_true",
                     help="also run the static quiesce connected to a throwaway redis-server, "
                          "as it runs in front of Sidekiq (quiesce-static-redis)")
+    ap.add_argument("--epoll-baseline", action="store_true",
+                    help="also run helpers/epoll_init.c, the least a signalfd + epoll init "
+                         "does: what that wake-up path costs apart from libuv and quiesce")
     args = ap.parse_args()
     args.redis_url = None
 
@@ -477,50 +480,56 @@ def start_redis() -> ThrowawayRedis:
 
 
 def run_bench(args) -> int:
+    with tempfile.TemporaryDirectory(prefix="pid1_bench.") as tmp:
+        return run_bench_in(args, tmp)
+
+
+def run_bench_in(args, tmp: str) -> int:
+    helpers = compile_helpers(tmp)
     inits = make_inits(args)
+    if args.epoll_baseline:
+        inits.append(Init("epoll-init", helpers["epoll_init"], ["--"]))
     names = [i.name for i in inits]
     results: dict[str, dict] = {n: {} for n in names}
     began = time.monotonic()
 
-    with tempfile.TemporaryDirectory(prefix="pid1_bench.") as tmp:
-        helpers = compile_helpers(tmp)
-        runs = [Running(i, helpers["sigstamp"], tmp) for i in inits]
-        try:
-            for r in runs:
-                r.wait_ready(10.0)
-            for name, idle in measure_idle(runs, args.settle_seconds,
-                                           args.idle_seconds).items():
-                results[name].update(idle)
-            measure_latency(runs, args.samples, args.batch)
-            for r in runs:
-                if r.error is None:
-                    results[r.init.name]["hwm_kib"] = proc_status(r.init_pid)["VmHWM"]
-        finally:
-            for r in runs:
-                code = r.stop()
-                # The child dies of the forwarded TERM; the init passes that on.
-                if r.error is None and code not in (128 + signal.SIGTERM, -signal.SIGTERM):
-                    print(f"note: {r.init.name} exited {code} after TERM", file=sys.stderr)
+    runs = [Running(i, helpers["sigstamp"], tmp) for i in inits]
+    try:
         for r in runs:
-            if r.error is None and r.latencies_ns:
-                lat = sorted(r.latencies_ns)
-                results[r.init.name].update(
-                    lat_samples=len(lat), lat_median_ns=int(statistics.median(lat)),
-                    lat_p90_ns=percentile(lat, 90), lat_p99_ns=percentile(lat, 99),
-                    lat_min_ns=lat[0], lat_max_ns=lat[-1])
-            elif r.error:
-                results[r.init.name]["error"] = r.error
+            r.wait_ready(10.0)
+        for name, idle in measure_idle(runs, args.settle_seconds,
+                                       args.idle_seconds).items():
+            results[name].update(idle)
+        measure_latency(runs, args.samples, args.batch)
+        for r in runs:
+            if r.error is None:
+                results[r.init.name]["hwm_kib"] = proc_status(r.init_pid)["VmHWM"]
+    finally:
+        for r in runs:
+            code = r.stop()
+            # The child dies of the forwarded TERM; the init passes that on.
+            if r.error is None and code not in (128 + signal.SIGTERM, -signal.SIGTERM):
+                print(f"note: {r.init.name} exited {code} after TERM", file=sys.stderr)
+    for r in runs:
+        if r.error is None and r.latencies_ns:
+            lat = sorted(r.latencies_ns)
+            results[r.init.name].update(
+                lat_samples=len(lat), lat_median_ns=int(statistics.median(lat)),
+                lat_p90_ns=percentile(lat, 90), lat_p99_ns=percentile(lat, 99),
+                lat_min_ns=lat[0], lat_max_ns=lat[-1])
+        elif r.error:
+            results[r.init.name]["error"] = r.error
 
-        for name, times in measure_true(inits, args.true_runs).items():
-            results[name]["true_median_ns"] = int(statistics.median(times))
-            results[name]["true_p90_ns"] = percentile(sorted(times), 90)
-        for r in runs:
-            with open(r.log_path, errors="replace") as f:
-                said = f.read().strip()
-            if said:
-                results[r.init.name]["stderr"] = said[:2000]
-        for i in inits:
-            results[i.name]["stripped_bytes"] = stripped_size(i.binary, tmp)
+    for name, times in measure_true(inits, args.true_runs).items():
+        results[name]["true_median_ns"] = int(statistics.median(times))
+        results[name]["true_p90_ns"] = percentile(sorted(times), 90)
+    for r in runs:
+        with open(r.log_path, errors="replace") as f:
+            said = f.read().strip()
+        if said:
+            results[r.init.name]["stderr"] = said[:2000]
+    for i in inits:
+        results[i.name]["stripped_bytes"] = stripped_size(i.binary, tmp)
 
     for i in inits:
         results[i.name]["size_bytes"] = os.stat(i.binary).st_size
