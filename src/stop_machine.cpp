@@ -206,15 +206,7 @@ void StopMachine::begin_stop(const ev::SignalReceived& e) {
                             ? config_.stop_timeout - kKillBeforeBudget
                             : config_.stop_timeout / 2;
   kill_at_ = t0_ + kill_after;
-  log(Level::Info, "stop_plan",
-      fmt::format("SIG{}: stopping Sidekiq: TSTP now, TERM when drained or in {}s at the "
-                  "latest, SIGKILL in {}s (stop_timeout {}, sidekiq_timeout {}, "
-                  "shutdown_margin {})",
-                  signal_name(e.signo), format_seconds(term_at_ - t0_),
-                  format_seconds(kill_at_ - t0_), format_duration(config_.stop_timeout),
-                  format_duration(config_.sidekiq_timeout),
-                  format_duration(config_.shutdown_margin)),
-      {{"term_in_s", seconds(term_at_ - t0_)}, {"kill_in_s", seconds(kill_at_ - t0_)}});
+  stop_signal_ = e.signo;
   emit(act::ArmTimer{TimerId::Term, term_at_});
   emit(act::ArmTimer{TimerId::Kill, kill_at_});
   last_find_ = e.now;
@@ -231,6 +223,20 @@ void StopMachine::find_again(Instant now) {
     return kv.second.alive && kv.second.identity.empty();
   });
   emit(act::FindSidekiqs{unnamed});
+}
+
+// Said once Sidekiq is found (the first scan answers at once), so a
+// container without it reads "no Sidekiq", not a plan it will not follow.
+void StopMachine::log_plan() {
+  log(Level::Info, "stop_plan",
+      fmt::format("SIG{}: stopping Sidekiq: TSTP now, TERM when drained or in {}s at the "
+                  "latest, SIGKILL in {}s (stop_timeout {}, sidekiq_timeout {}, "
+                  "shutdown_margin {})",
+                  signal_name(stop_signal_), format_seconds(term_at_ - t0_),
+                  format_seconds(kill_at_ - t0_), format_duration(config_.stop_timeout),
+                  format_duration(config_.sidekiq_timeout),
+                  format_duration(config_.shutdown_margin)),
+      {{"term_in_s", seconds(term_at_ - t0_)}, {"kill_in_s", seconds(kill_at_ - t0_)}});
 }
 
 void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
@@ -250,6 +256,7 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     }
   }
   if (!changed) return;
+  if (phase_ == Phase::Finding) log_plan();
   if (!fresh.empty()) {
     json by = json::array();
     for (pid_t p : fresh) by.push_back(found_by_name(tracked_[p].by));

@@ -150,6 +150,7 @@ class StopMachine {
   bool is_stop_signal(int signo) const;
   bool stop_active() const;
   void begin_stop(const ev::SignalReceived& e);
+  void log_plan();
   void forward(int signo, Instant now);
   void track(const std::vector<FoundProcess>& found, Instant now);
   void fall_back_when_nothing_found(Instant now);
@@ -182,6 +183,7 @@ class StopMachine {
   Instant t0_;
   WallSeconds t0_wall_ = 0;
   Instant last_find_;
+  int stop_signal_ = 0;
   Instant term_at_;
   Instant kill_at_;
   std::optional<Instant> term_sent_at_;
