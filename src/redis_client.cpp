@@ -343,8 +343,11 @@ void Client::Impl::became_ready() {
   state_ = State::Ready;
   deadline_->stop();
   failures_ = 0;
-  last_logged_error_.clear();
-  log(Level::Info, "redis_connected", "connected to " + options_.url.redacted());
+  // A Redis that accepts connections and then fails every command (garbage,
+  // no answer) would otherwise say "connected" and the same error twice a
+  // second: only a reply proves it well again (see complete()).
+  log(last_logged_error_.empty() ? Level::Info : Level::Debug, "redis_connected",
+      "connected to " + options_.url.redacted());
   pump();
 }
 
@@ -363,6 +366,10 @@ void Client::Impl::pump() {
 
 void Client::Impl::complete() {
   deadline_->stop();
+  if (!last_logged_error_.empty()) {
+    last_logged_error_.clear();
+    log(Level::Info, "redis_recovered", options_.url.redacted() + " answers again");
+  }
   Pending done = std::move(queue_.front());
   queue_.pop_front();
   in_flight_ = false;

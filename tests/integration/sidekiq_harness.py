@@ -241,7 +241,10 @@ class HungRedis:
 
 class CountingProxy:
     """Forwards TCP to a Redis port and timestamps every command the client
-    sends, so the commands of one client (quiesce) can be counted exactly."""
+    sends, so the commands of one client (quiesce) can be counted exactly.
+    fault() turns it into a Redis gone bad while the client is connected."""
+
+    FAULTS = ("close", "garbage", "hang")
 
     def __init__(self, target_port: int):
         self.target_port = target_port
@@ -253,7 +256,26 @@ class CountingProxy:
         self.command_times: list[float] = []
         self.lock = threading.Lock()
         self.closed = False
+        self.fault_kind: Optional[str] = None
+        self.clients: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def fault(self, kind: str):
+        """close: the server goes away (listener and every connection);
+        garbage: every reply from now on is bytes that are not RESP;
+        hang: replies stop coming, connections stay open."""
+        if kind not in self.FAULTS:
+            raise HarnessError(f"unknown proxy fault {kind}")
+        with self.lock:
+            self.fault_kind = kind
+            clients = list(self.clients)
+        if kind == "close":
+            self.stop()
+            for c in clients:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     @property
     def url(self) -> str:
@@ -274,14 +296,21 @@ class CountingProxy:
             except OSError:
                 client.close()
                 continue
+            with self.lock:
+                self.clients.append(client)
             threading.Thread(target=self._client_to_server, args=(client, upstream),
                              daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
+            threading.Thread(target=self._server_to_client, args=(upstream, client),
+                             daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket):
+    def _server_to_client(self, src: socket.socket, dst: socket.socket):
         try:
             while chunk := src.recv(65536):
+                kind = self.fault_kind
+                if kind == "hang":
+                    continue
+                if kind == "garbage":
+                    chunk = b"?" * len(chunk)
                 dst.sendall(chunk)
         except OSError:
             pass
@@ -314,6 +343,12 @@ class CountingProxy:
 
     def stop(self):
         self.closed = True
+        # close() alone leaves a thread blocked in accept() listening; shutdown
+        # wakes it, and connections are refused from here on.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -603,6 +638,10 @@ class StopScenario:
     # container starts, so the first process to boot cannot take every job.
     enqueue_after_boot: bool = False
     quiesce_redis: str = "plain"  # plain | tls | hung | down | proxy
+    # With quiesce_redis="proxy": the proxy goes bad this long after SIGTERM
+    # (CountingProxy.FAULTS), while Sidekiq's own Redis stays up.
+    redis_fault: Optional[str] = None
+    redis_fault_after_s: float = 3.0
     quiesce_args: list = field(default_factory=list)  # extra flags
     log_format: str = "json"
     verbosity: str = "-v"
@@ -731,8 +770,17 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
 
         narrate(f"every job is running; SIGTERM to PID 1, budget {sc.budget_s:g}s")
         calls_before = redis.command_calls()
+        fault = None
+        if sc.redis_fault:
+            if not proxy:
+                raise HarnessError("redis_fault needs quiesce_redis='proxy'")
+            fault = threading.Timer(sc.redis_fault_after_s, proxy.fault, args=(sc.redis_fault,))
         t0 = time.monotonic()
+        if fault:
+            fault.start()
         stop_s, killed = container.ecs_stop(sc.budget_s)
+        if fault:
+            fault.cancel()
         t_end = time.monotonic()
         exit_wall = container.exit_wall
         narrate(f"container exited after {stop_s:.2f}s"

@@ -56,6 +56,13 @@ SCENARIOS = {
     "wrapper_tini": scenario(init="tini", durations=[MEDIUM], wrapper=True),
     "redis_hung": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="hung"),
     "redis_down": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="down"),
+    # quiesce's Redis goes bad 3 s into the drain; Sidekiq's own stays up.
+    "redis_gone_mid_drain": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="proxy",
+                                     redis_fault="close"),
+    "redis_garbage_mid_drain": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="proxy",
+                                        redis_fault="garbage"),
+    "redis_hung_mid_drain": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="proxy",
+                                     redis_fault="hang"),
     # The 6 s job is still running at the first heartbeat after TSTP, so
     # quiesce can only name it by reading Redis (over TLS here).
     "tls": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="tls"),
@@ -207,6 +214,23 @@ class QuiesceStop(unittest.TestCase):
 
     def test_redis_down_stop_within_budget(self):
         self.assertStopWithoutRedis(result("redis_down"))
+
+    def assertRedisLostMidDrain(self, r: h.StopResult):
+        self.assertStopWithoutRedis(r)
+        # Said as a warning, and once: the drain polls twice a second and
+        # every poll fails the same way.
+        warnings = [e for e in r.event("redis_error") if e.get("level") == "warn"]
+        self.assertTrue(warnings, f"no warning about Redis\n{r.describe()}")
+        self.assertLessEqual(len(warnings), 2, r.describe())
+
+    def test_redis_gone_mid_drain(self):
+        self.assertRedisLostMidDrain(result("redis_gone_mid_drain"))
+
+    def test_redis_answering_garbage_mid_drain(self):
+        self.assertRedisLostMidDrain(result("redis_garbage_mid_drain"))
+
+    def test_redis_hung_mid_drain(self):
+        self.assertRedisLostMidDrain(result("redis_hung_mid_drain"))
 
     # 6
     def test_redis_over_tls(self):

@@ -185,6 +185,44 @@ TEST_CASE("redis client: garbage from the server fails cleanly") {
   }
 }
 
+TEST_CASE("redis client: a server that keeps failing after connecting is reported once") {
+  Loop loop;
+  FakeServer garbage(loop.get(), "this is not resp\r\n");
+  LogCapture logs;
+  Client client(loop.get(), fast_options(garbage.port()), logs.fn());
+  // The drain polls twice a second: every poll reconnects and fails alike.
+  for (int i = 0; i < 4; ++i) CHECK_FALSE(roundtrip(loop, client, {{"PING"}}).ok());
+  CHECK(garbage.accepted() == 4);
+  auto at = [&](const std::string& event, Level level) {
+    return std::count_if(logs.lines.begin(), logs.lines.end(),
+                         [&](const LogLine& l) { return l.event == event && l.level == level; });
+  };
+  CHECK(at("redis_error", Level::Warn) == 1);
+  CHECK(at("redis_error", Level::Debug) == 3);
+  CHECK(at("redis_connected", Level::Info) == 1);
+  CHECK(at("redis_connected", Level::Debug) == 3);
+  close_client(loop, client);
+  garbage.close(loop);
+}
+
+TEST_CASE("redis client: a reply after a failure says Redis answers again") {
+  TempDir dir;
+  int port = free_port();
+  RedisServer server(dir, {"--port", std::to_string(port), "--enable-debug-command", "yes"}, port);
+  Loop loop;
+  LogCapture logs;
+  Client client(loop.get(), fast_options(port), logs.fn());
+  REQUIRE(roundtrip(loop, client, {{"PING"}}).ok());
+  // Longer than the command timeout (300 ms): the client gives up on it.
+  Outcome slow = roundtrip(loop, client, {{"DEBUG", "SLEEP", "1"}});
+  CHECK_MESSAGE(slow.error().find("timed out") != std::string::npos, slow.error());
+  CHECK_FALSE(logs.any("redis_recovered"));
+  Outcome back = until_success(loop, client, 15s);
+  REQUIRE_MESSAGE(back.ok(), back.error());
+  CHECK(logs.any("redis_recovered"));
+  close_client(loop, client);
+}
+
 TEST_CASE("redis client: refused, backoff, then reconnect after a restart") {
   TempDir dir;
   int port = free_port();
