@@ -1,6 +1,9 @@
 // quiesce: a PID 1 for Sidekiq containers. See README.md.
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,6 +15,23 @@ namespace {
 
 constexpr int kBadInput = 2;
 
+// Started with stdin, stdout or stderr closed (`2>&-`), the next descriptor
+// opened would take its number: log lines would go into libuv's epoll
+// descriptor, which libuv then refuses to close (it aborts). /dev/null holds
+// the place (the root directory where there is no /dev, as in an empty
+// image); the child inherits it, as it would have inherited the closed one.
+void hold_standard_descriptors() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) null = open("/", O_RDONLY | O_DIRECTORY);
+    if (null >= 0 && null != fd) {
+      dup2(null, fd);
+      close(null);
+    }
+  }
+}
+
 std::vector<std::string> arguments(int argc, char** argv) {
   return std::vector<std::string>(argv + 1, argv + argc);
 }
@@ -19,6 +39,7 @@ std::vector<std::string> arguments(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  hold_standard_descriptors();
   auto loaded = quiesce::load_config(arguments(argc, argv), [](const char* name) {
     return static_cast<const char*>(std::getenv(name));
   });

@@ -4,10 +4,12 @@ signal N is 128+N, -e maps codes to 0, and a command that cannot be run is
 
 import os
 import signal
+import subprocess
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import TempDir, helper, is_tini, run, skip_unless_quiesce, write_file
+from harness import (TempDir, command, exit_status, helper, is_tini, run, skip_unless_quiesce,
+                     write_file)
 
 # Signals a process can die of (default action terminate or core).
 DEADLY = [
@@ -49,6 +51,24 @@ class ExitCodes(unittest.TestCase):
     def test_death_by_signal_as_subreaper(self):
         for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGSEGV):
             self.assertEqual(exit_of(["-s", str(int(sig))], pid1=False)[0], 128 + sig)
+
+
+@skip_unless_quiesce
+class ClosedStandardDescriptors(unittest.TestCase):
+    # Started with stdin, stdout and stderr closed, quiesce still runs the
+    # child, logs nowhere, and passes the code on; the child finds them open.
+    CHILD = "if [ -e /proc/self/fd/0 ] && [ -e /proc/self/fd/2 ]; then exit 3; fi; exit 9"
+
+    def status(self, pid1):
+        argv = command(["-vvv", "--", "sh", "-c", self.CHILD], pid1)
+        closed = ["sh", "-c", 'exec "$@" <&- >&- 2>&-', "sh", *argv]
+        return exit_status(subprocess.run(closed, timeout=60).returncode)
+
+    def test_as_pid1(self):
+        self.assertEqual(self.status(pid1=True), 3)
+
+    def test_as_subreaper(self):
+        self.assertEqual(self.status(pid1=False), 3)
 
 
 class RemapExit(unittest.TestCase):
