@@ -6,6 +6,8 @@
 #include "redis_test_support.hpp"
 
 using namespace redis_test;
+using quiesce::Level;
+using quiesce::LogLine;
 using quiesce::redis::Client;
 using quiesce::redis::ClientOptions;
 
