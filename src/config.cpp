@@ -11,6 +11,7 @@
 #include "quiesce/config_values.hpp"
 #include "quiesce/duration.hpp"
 #include "quiesce/sidekiq_args.hpp"
+#include "quiesce/sidekiq_config_file.hpp"
 #include "quiesce/signal_names.hpp"
 
 namespace quiesce {
@@ -447,13 +448,30 @@ std::optional<std::string> choose_config_file(const FlagValues& flags, const Get
 
 // ---- derived values and sanity ---------------------------------------------
 
-void derive(Config& c) {
-  if (!c.origins.count("stop.sidekiq_timeout")) {
-    if (auto t = sidekiq_timeout_in_command(c.command)) {
-      c.sidekiq_timeout = Duration{*t * 1000};
-      c.origins["stop.sidekiq_timeout"] = {Layer::Command, "the command's -t"};
-    }
+// Sidekiq's timeout, when not configured here: the command's -t, else the
+// :timeout: of the config file Sidekiq will read, else its default.
+void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
+  if (c.origins.count("stop.sidekiq_timeout")) return;
+  if (auto t = sidekiq_timeout_in_command(c.command)) {
+    c.sidekiq_timeout = Duration{*t * 1000};
+    c.origins["stop.sidekiq_timeout"] = {Layer::Command, "the command's -t"};
+    return;
   }
+  auto file = sidekiq_file_timeout(c.command, getenv);
+  if (!file) return;
+  if (file->timeout.seconds && *file->timeout.seconds > 0) {
+    c.sidekiq_timeout = Duration{static_cast<std::int64_t>(*file->timeout.seconds * 1000)};
+    c.origins["stop.sidekiq_timeout"] = {Layer::Command, ":timeout: in " + file->path};
+  } else if (file->timeout.unreadable) {
+    c.warnings.push_back(fmt::format(
+        "stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read (ERB?); assuming "
+        "{}: set --sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's timeout",
+        file->path, format_duration(c.sidekiq_timeout)));
+  }
+}
+
+void derive(Config& c, const GetEnv& getenv) {
+  derive_sidekiq_timeout(c, getenv);
   // Only a container that will drain Sidekiq cares about the stop budget.
   bool drains = c.drain == DrainMode::Always ||
                 (c.drain == DrainMode::Auto && command_runs_sidekiq(c.command));
@@ -503,7 +521,7 @@ std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& ra
   if (loaded.mode == Mode::Run && c.command.empty()) {
     return ConfigError{"quiesce: no command given (usage: quiesce [options] -- command [args...])"};
   }
-  derive(c);
+  derive(c, getenv);
   return loaded;
 }
 

@@ -176,15 +176,30 @@ const Option* by_long(std::string_view name) {
   return found;
 }
 
-// The state of a scan: the timeout seen last, and whether a value was bad.
+// The state of a scan: the values seen last, and whether -t's was bad.
 struct Scan {
   std::optional<int> timeout;
   bool bad = false;
+  SidekiqFileOptions files;
   void take(const Option& o, std::string_view value) {
-    if (o.short_name != 't') return;
-    // Integer() raising stops Sidekiq at once: a later -t cannot repair it.
-    timeout = valid_timeout(value);
-    if (!timeout) bad = true;
+    switch (o.short_name) {
+      case 'C':
+        files.config_file = std::string(value);
+        return;
+      case 'r':
+        files.require = std::string(value);
+        return;
+      case 'e':
+        files.environment = std::string(value);
+        return;
+      case 't':
+        // Integer() raising stops Sidekiq at once: a later -t cannot repair it.
+        timeout = valid_timeout(value);
+        if (!timeout) bad = true;
+        return;
+      default:
+        return;
+    }
   }
 };
 
@@ -237,7 +252,9 @@ bool command_runs_sidekiq(const std::vector<std::string>& argv) {
   return sidekiq_arguments(argv).has_value();
 }
 
-std::optional<int> sidekiq_timeout_from_argv(const std::vector<std::string>& argv) {
+namespace {
+
+std::optional<Scan> scan_sidekiq_options(const std::vector<std::string>& argv) {
   auto args = sidekiq_arguments(argv);
   if (!args) return std::nullopt;
   Scan scan;
@@ -250,8 +267,21 @@ std::optional<int> sidekiq_timeout_from_argv(const std::vector<std::string>& arg
       i += scan_short(*args, i, scan);
     }
   }
-  if (scan.bad) return std::nullopt;
-  return scan.timeout;
+  return scan;
+}
+
+}  // namespace
+
+std::optional<int> sidekiq_timeout_from_argv(const std::vector<std::string>& argv) {
+  auto scan = scan_sidekiq_options(argv);
+  if (!scan || scan->bad) return std::nullopt;
+  return scan->timeout;
+}
+
+std::optional<SidekiqFileOptions> sidekiq_file_options(const std::vector<std::string>& argv) {
+  auto scan = scan_sidekiq_options(argv);
+  if (!scan) return std::nullopt;
+  return scan->files;
 }
 
 }  // namespace quiesce

@@ -1,6 +1,7 @@
 #pragma once
 // What a command line says about Sidekiq before it runs: whether it starts
-// Sidekiq at all, and the shutdown timeout given with -t (cli.rb).
+// Sidekiq at all, the shutdown timeout given with -t, and where its config
+// file and environment come from (cli.rb).
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,5 +17,14 @@ bool command_runs_sidekiq(const std::vector<std::string>& argv);
 // the last one wins, as in OptionParser. nullopt when absent, or when the
 // value would make Sidekiq refuse to start (not an Integer(), or <= 0).
 std::optional<int> sidekiq_timeout_from_argv(const std::vector<std::string>& argv);
+
+// The options that decide which config file Sidekiq reads, and which
+// environment's section of it: -C/--config, -r/--require, -e/--environment.
+struct SidekiqFileOptions {
+  std::optional<std::string> config_file;
+  std::optional<std::string> require;
+  std::optional<std::string> environment;
+};
+std::optional<SidekiqFileOptions> sidekiq_file_options(const std::vector<std::string>& argv);
 
 }  // namespace quiesce

@@ -130,6 +130,31 @@ TEST_CASE("tini's flags, and the command stops option parsing as in tini") {
   CHECK(c.origins["stop.sidekiq_timeout"].layer == Origin::Layer::Command);
 }
 
+TEST_CASE("Sidekiq's timeout: the command's -t, else :timeout: in its config file") {
+  TempFile yml(":timeout: 25\nproduction:\n  :timeout: 60\n");
+  Env env{{{"RAILS_ENV", "production"}}};
+  // A budget with room for either timeout, so no other warning is due.
+  auto c =
+      load_ok({"--stop-timeout", "120", "--", "bundle", "exec", "sidekiq", "-C", yml.path}, env);
+  CHECK(c.sidekiq_timeout == Duration{60'000});
+  CHECK(c.origins["stop.sidekiq_timeout"].detail == ":timeout: in " + yml.path);
+  CHECK(c.warnings.empty());
+
+  c = load_ok({"--", "sidekiq", "-C", yml.path, "-t", "9"}, env);
+  CHECK(c.sidekiq_timeout == Duration{9'000});
+  c = load_ok({"--sidekiq-timeout", "70", "--", "sidekiq", "-C", yml.path}, env);
+  CHECK(c.sidekiq_timeout == Duration{70'000});
+}
+
+TEST_CASE("Sidekiq's timeout set by ERB: a startup warning names the file and the way out") {
+  TempFile yml(":timeout: <%= ENV['SIDEKIQ_TIMEOUT'] %>\n");
+  auto c = load_ok({"--stop-timeout", "120", "--", "sidekiq", "-C", yml.path});
+  CHECK(c.sidekiq_timeout == Duration{25'000});
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(c.warnings[0].find(yml.path) != std::string::npos);
+  CHECK(c.warnings[0].find("--sidekiq-timeout") != std::string::npos);
+}
+
 TEST_CASE("TINI_* variables are switches, as in tini") {
   Env env{{{"TINI_SUBREAPER", ""}, {"TINI_KILL_PROCESS_GROUP", "0"}, {"TINI_VERBOSITY", "3"}}};
   auto c = load_ok({"--", "true"}, env);
