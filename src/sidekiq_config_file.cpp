@@ -96,7 +96,8 @@ std::string sidekiq_environment(const SidekiqFileOptions& options,
                                 const std::function<const char*(const char*)>& getenv) {
   if (options.environment) return *options.environment;
   for (const char* name : {"APP_ENV", "RAILS_ENV", "RACK_ENV"}) {
-    if (const char* value = getenv(name); value && *value) return value;
+    // Ruby's `||` takes an empty string as set, so does this.
+    if (const char* value = getenv(name)) return value;
   }
   return "development";
 }

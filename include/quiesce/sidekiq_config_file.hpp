@@ -23,8 +23,8 @@ std::optional<std::string> sidekiq_config_path(
     const SidekiqFileOptions& options, const std::function<bool(const std::string&)>& is_file,
     const std::function<bool(const std::string&)>& is_dir);
 
-// Sidekiq's environment: -e, else APP_ENV, RAILS_ENV, RACK_ENV, else
-// "development" (cli.rb set_environment).
+// Sidekiq's environment: -e, else APP_ENV, RAILS_ENV, RACK_ENV (set, even
+// if empty), else "development" (cli.rb set_environment).
 std::string sidekiq_environment(const SidekiqFileOptions& options,
                                 const std::function<const char*(const char*)>& getenv);
 

@@ -472,9 +472,16 @@ def seed_stale_identities(client: Resp, hostname: str, pids: range, busy: int = 
 # The container: the app under an init, PID 1 of its own namespaces.
 
 
-def sidekiq_argv(timeout_s: int, concurrency: int = 10) -> list[str]:
-    return ["sidekiq", "-r", str(APP), "-t", str(timeout_s), "-c", str(concurrency),
-            "-q", QUEUE]
+def sidekiq_argv(timeout_s: int, concurrency: int = 10,
+                 config_file: Optional[Path] = None) -> list[str]:
+    """With config_file, the timeout goes in that file as production's
+    :timeout: (and a wrong one at the top level) instead of -t."""
+    if config_file is None:
+        timeout = ["-t", str(timeout_s)]
+    else:
+        config_file.write_text(f":timeout: 99\nproduction:\n  :timeout: {timeout_s}\n")
+        timeout = ["-e", "production", "-C", str(config_file)]
+    return ["sidekiq", "-r", str(APP), *timeout, "-c", str(concurrency), "-q", QUEUE]
 
 
 def shell_wrapped(argv: list[str], processes: int = 1) -> list[str]:
@@ -646,6 +653,7 @@ class StopScenario:
     log_format: str = "json"
     verbosity: str = "-v"
     stale_pids: Optional[range] = None  # seed stale identities for these pids
+    timeout_in_config_file: bool = False  # sidekiq -e production -C FILE, not -t
     live: bool = False  # copy the init's stderr to ours as it comes
 
 
@@ -721,7 +729,8 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             proxy = CountingProxy(redis.port)
             quiesce_url = proxy.url
 
-        command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency)
+        command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency,
+                               workdir / "sidekiq.yml" if sc.timeout_in_config_file else None)
         if sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
         if sc.init == "tini":

@@ -68,6 +68,8 @@ SCENARIOS = {
     "tls": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="tls"),
     # quiesce talks to Redis through a counting proxy.
     "load": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="proxy"),
+    # Sidekiq's timeout only in its config file's production section.
+    "config_file": scenario(durations=[MEDIUM, LONG], timeout_in_config_file=True),
     # Every small pid inside the namespace, the real Sidekiq's included.
     "stale": scenario(durations=[1.0, 2.5], stale_pids=range(1, 40)),
     # sidekiqswarm's shape: sh -c 'sidekiq … & sidekiq … & wait'.
@@ -179,6 +181,19 @@ class QuiesceStop(unittest.TestCase):
         self.assertTrue(plans, r.describe())
         self.assertAlmostEqual(float(plans[0]["term_in_s"]), TERM_DEADLINE, delta=0.6,
                                msg=r.describe())
+
+    def test_timeout_read_from_sidekiqs_config_file(self):
+        r = result("config_file")
+        self.assertCleanQuiesceStop(r)
+        # Read as 3 s from production's section: TERM at B - 3 - M, where the
+        # top level's 99 or the default 25 would leave no room to drain.
+        plans = r.event("stop_plan")
+        self.assertTrue(plans, r.describe())
+        self.assertAlmostEqual(float(plans[0]["term_in_s"]), TERM_DEADLINE, delta=0.6,
+                               msg=r.describe())
+        # Sidekiq itself used 3 s: the long job was requeued within the budget.
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished", LONG: "requeued"},
+                         r.describe())
 
     # 4
     def test_shell_wrapper_medium_finishes_long_requeued(self):
