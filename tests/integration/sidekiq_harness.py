@@ -271,11 +271,7 @@ class CountingProxy:
             clients = list(self.clients)
         if kind == "close":
             self.stop()
-            for c in clients:
-                try:
-                    c.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shut_down(*clients)
 
     @property
     def url(self) -> str:
@@ -315,11 +311,7 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shut_down(src, dst)
 
     def _client_to_server(self, src: socket.socket, dst: socket.socket):
         pending = b""
@@ -335,11 +327,7 @@ class CountingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            _shut_down(src, dst)
 
     def stop(self):
         self.closed = True
@@ -350,6 +338,14 @@ class CountingProxy:
         except OSError:
             pass
         self.sock.close()
+
+
+def _shut_down(*socks: socket.socket):
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _count_resp_commands(data: bytes) -> tuple[bytes, int]:
