@@ -1,10 +1,9 @@
 #include "quiesce/sidekiq_config_file.hpp"
 
 #include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace quiesce {
 namespace {
@@ -141,12 +140,17 @@ std::optional<SidekiqFileTimeout> sidekiq_file_timeout(
   };
   auto path = sidekiq_config_path(*options, is_file, is_dir);
   if (!path) return std::nullopt;
-  std::ifstream in(*path);
+  // stdio rather than iostreams: this runs at every start of a Sidekiq
+  // container, and the pages of iostreams' locale code it would touch stay
+  // resident in the idle quiesce.
+  std::FILE* in = std::fopen(path->c_str(), "r");
   if (!in) return std::nullopt;  // Sidekiq itself will say the file is missing
-  std::stringstream text;
-  text << in.rdbuf();
-  return SidekiqFileTimeout{
-      *path, timeout_in_sidekiq_yml(text.str(), sidekiq_environment(*options, getenv))};
+  std::string text;
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, in)) text.append(buf, n);
+  std::fclose(in);
+  return SidekiqFileTimeout{*path,
+                            timeout_in_sidekiq_yml(text, sidekiq_environment(*options, getenv))};
 }
 
 }  // namespace quiesce
