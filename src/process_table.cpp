@@ -1,12 +1,12 @@
 #include "quiesce/process_table.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <charconv>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -14,12 +14,24 @@
 namespace quiesce {
 namespace {
 
+// read(2), not an ifstream: a process that exits while its /proc files are
+// read fails the read with ESRCH, which libstdc++'s filebuf turns into an
+// exception. Here it is what it is: the process is gone.
 std::optional<std::string> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) return std::nullopt;
-  return text;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      close(fd);
+      if (n < 0) return std::nullopt;
+      return text;
+    }
+  }
 }
 
 // "btime <seconds since the epoch>" in /proc/stat.

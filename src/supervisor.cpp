@@ -246,8 +246,18 @@ void Supervisor::post(Event event) {
   dispatching_ = false;
 }
 
+// An action that fails with an exception (a /proc or Redis surprise) is
+// logged and the rest go on: the deadlines are timers the machine armed
+// already, so the stop still happens on time. Unwinding into libuv would end
+// quiesce, and the container with it.
 void Supervisor::dispatch(const Event& event) {
-  for (const auto& action : machine_.step(event)) carry_out(action);
+  for (const auto& action : machine_.step(event)) {
+    try {
+      carry_out(action);
+    } catch (const std::exception& e) {
+      log(Level::Error, "internal_error", fmt::format("an action failed: {}", e.what()));
+    }
+  }
 }
 
 void Supervisor::carry_out(const Action& action) {

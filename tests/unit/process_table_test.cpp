@@ -86,6 +86,21 @@ TEST_CASE("process table: scan of a fake /proc; wall start = btime + ticks / CLK
   CHECK_FALSE(quiesce::read_process(12345, proc.root.string()));
 }
 
+TEST_CASE("process table: a file that fails to read is a process gone, not an exception") {
+  // A process that exits between open and read fails the read (ESRCH); a
+  // directory where the file should be fails it the same way (EISDIR).
+  FakeProc proc;
+  const long tck = sysconf(_SC_CLK_TCK);
+  proc.process(20, "sh", 'S', 1, 11 * tck, "sh");
+  proc.write("21/stat", "21 (ruby) S 1 1 1 0 -1 4194560 100 0 0 0 1 1 0 0 20 0 1 0 5 1 1 1\n");
+  std::filesystem::create_directories(proc.root / "21" / "cmdline");
+  std::vector<ProcessInfo> table;
+  CHECK_NOTHROW(table = quiesce::scan_processes(proc.root.string()));
+  REQUIRE(table.size() == 1);
+  CHECK(table[0].pid == 20);
+  CHECK_NOTHROW(CHECK_FALSE(quiesce::read_process(21, proc.root.string())));
+}
+
 TEST_CASE("process table: descendants survive a cycle in a torn read") {
   std::vector<ProcessInfo> table{
       {2, 3, 0, "", false}, {3, 2, 0, "", false}, {4, 1, 0, "", false}, {2, 4, 0, "", false}};
