@@ -1,42 +1,22 @@
 #include "quiesce/process_table.hpp"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
 #include <charconv>
 #include <map>
 #include <set>
 #include <sstream>
 
+#include "quiesce/file_text.hpp"
+
 namespace quiesce {
 namespace {
 
-// read(2), not an ifstream: a process that exits while its /proc files are
-// read fails the read with ESRCH, which libstdc++'s filebuf turns into an
-// exception. Here it is what it is: the process is gone.
-std::optional<std::string> slurp(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof buf);
-    if (n > 0) {
-      text.append(buf, static_cast<std::size_t>(n));
-    } else if (n == 0 || errno != EINTR) {
-      close(fd);
-      if (n < 0) return std::nullopt;
-      return text;
-    }
-  }
-}
-
 // "btime <seconds since the epoch>" in /proc/stat.
 std::optional<long long> boot_time(const std::string& proc_root) {
-  auto text = slurp(proc_root + "/stat");
+  auto text = read_file_text(proc_root + "/stat");
   if (!text) return std::nullopt;
   std::istringstream lines(*text);
   std::string line;
@@ -61,11 +41,11 @@ std::optional<pid_t> parse_pid(std::string_view name) {
 std::optional<ProcessInfo> read_one(pid_t pid, const std::string& proc_root, long long btime,
                                     long ticks_per_second) {
   const std::string dir = proc_root + "/" + std::to_string(pid);
-  auto stat_text = slurp(dir + "/stat");
+  auto stat_text = read_file_text(dir + "/stat");
   if (!stat_text) return std::nullopt;
   auto stat = parse_stat(*stat_text);
   if (!stat) return std::nullopt;
-  auto cmdline = slurp(dir + "/cmdline");
+  auto cmdline = read_file_text(dir + "/cmdline");
   if (!cmdline) return std::nullopt;
   ProcessInfo info;
   info.pid = pid;

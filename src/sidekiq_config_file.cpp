@@ -1,9 +1,10 @@
 #include "quiesce/sidekiq_config_file.hpp"
 
 #include <cctype>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+
+#include "quiesce/file_text.hpp"
 
 namespace quiesce {
 namespace {
@@ -140,17 +141,10 @@ std::optional<SidekiqFileTimeout> sidekiq_file_timeout(
   };
   auto path = sidekiq_config_path(*options, is_file, is_dir);
   if (!path) return std::nullopt;
-  // stdio rather than iostreams: this runs at every start of a Sidekiq
-  // container, and the pages of iostreams' locale code it would touch stay
-  // resident in the idle quiesce.
-  std::FILE* in = std::fopen(path->c_str(), "r");
-  if (!in) return std::nullopt;  // Sidekiq itself will say the file is missing
-  std::string text;
-  char buf[4096];
-  while (std::size_t n = std::fread(buf, 1, sizeof buf, in)) text.append(buf, n);
-  std::fclose(in);
+  auto text = read_file_text(*path);
+  if (!text) return std::nullopt;  // Sidekiq itself will say the file is missing
   return SidekiqFileTimeout{*path,
-                            timeout_in_sidekiq_yml(text, sidekiq_environment(*options, getenv))};
+                            timeout_in_sidekiq_yml(*text, sidekiq_environment(*options, getenv))};
 }
 
 }  // namespace quiesce
