@@ -69,33 +69,31 @@ def resolve(binary: str) -> str | None:
 
 
 def make_inits(args) -> list[Init]:
+    # (name, binary, flags, the name the child runs under)
     wanted = [
-        ("tini", "tini", ["--"]),
-        ("tini-static", "tini-static", ["--"]),
-        ("dumb-init", "dumb-init", []),
-        ("catatonit", "catatonit", ["--"]),
-        ("quiesce", args.quiesce, ["--drain", "never", "--"]),
-        ("quiesce-static", args.quiesce_static, ["--drain", "never", "--"]),
+        ("tini", "tini", ["--"], "sigstamp"),
+        ("tini-static", "tini-static", ["--"], "sigstamp"),
+        ("dumb-init", "dumb-init", [], "sigstamp"),
+        ("catatonit", "catatonit", ["--"], "sigstamp"),
+        ("quiesce", args.quiesce, ["--drain", "never", "--"], "sigstamp"),
+        ("quiesce-static", args.quiesce_static, ["--drain", "never", "--"], "sigstamp"),
     ]
-    sidekiq_like = []
     if args.redis_url:
         # As it runs in front of Sidekiq: the child is named sidekiq, and
         # quiesce connects to Redis from the start. A budget with a second of
         # room to drain: no startup warning, and the bench's closing TERM
         # reaches the child a second later.
         wanted.append(("quiesce-static-sidekiq", args.quiesce_static,
-                       ["--stop-timeout", "31", "--redis-url", args.redis_url, "--"]))
-        sidekiq_like.append("quiesce-static-sidekiq")
+                       ["--stop-timeout", "31", "--redis-url", args.redis_url, "--"], "sidekiq"))
     inits = []
-    for name, binary, flags in wanted:
+    for name, binary, flags, child_name in wanted:
         if name in args.skip:
             continue
         path = resolve(binary) if binary else None
         if path is None:
             print(f"note: {name} not found ({binary}); left out", file=sys.stderr)
             continue
-        inits.append(Init(name, path, flags,
-                          child_name="sidekiq" if name in sidekiq_like else "sigstamp"))
+        inits.append(Init(name, path, flags, child_name))
     return inits
 
 
