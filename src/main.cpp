@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "quiesce/config.hpp"
-#include "quiesce/log_sink.hpp"
-#include "quiesce/supervisor.hpp"
+#include "quiesce/config/config.hpp"
+#include "quiesce/log/sink.hpp"
+#include "quiesce/pid1/supervisor.hpp"
 
 namespace {
 

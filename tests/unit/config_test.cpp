@@ -1,6 +1,6 @@
 // Layering, parsing and error wording of quiesce's settings. Each case builds
 // its own environment, so nothing depends on the machine's.
-#include "quiesce/config.hpp"
+#include "quiesce/config/config.hpp"
 
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -11,8 +11,8 @@
 #include <map>
 #include <string>
 
-#include "quiesce/duration.hpp"
-#include "quiesce/signal_names.hpp"
+#include "quiesce/config/duration.hpp"
+#include "quiesce/core/signal_names.hpp"
 
 using namespace quiesce;
 
@@ -127,7 +127,7 @@ TEST_CASE("tini's flags, and the command stops option parsing as in tini") {
   CHECK(c.warn_on_reap);
   CHECK(c.command == std::vector<std::string>{"sidekiq", "-t", "5", "-v"});
   CHECK(c.sidekiq_timeout == Duration{5'000});
-  CHECK(c.origins["stop.sidekiq_timeout"].layer == Origin::Layer::Command);
+  CHECK(c.origins[Key::SidekiqTimeout].layer == Origin::Layer::Command);
 }
 
 TEST_CASE("Sidekiq's timeout: the command's -t, else :timeout: in its config file") {
@@ -137,7 +137,7 @@ TEST_CASE("Sidekiq's timeout: the command's -t, else :timeout: in its config fil
   auto c =
       load_ok({"--stop-timeout", "120", "--", "bundle", "exec", "sidekiq", "-C", yml.path}, env);
   CHECK(c.sidekiq_timeout == Duration{60'000});
-  CHECK(c.origins["stop.sidekiq_timeout"].detail == ":timeout: in " + yml.path);
+  CHECK(c.origins[Key::SidekiqTimeout].detail == ":timeout: in " + yml.path);
   CHECK(c.warnings.empty());
 
   c = load_ok({"--", "sidekiq", "-C", yml.path, "-t", "9"}, env);
@@ -179,13 +179,13 @@ url = "redis://file-host:6379/1"
            {"REDIS_URL", "redis://sidekiq-own:6379/0"}}};
   auto c = load_ok({"--stop-timeout", "2m", "--", "true"}, env);
   CHECK(c.stop_timeout == Duration{120'000});
-  CHECK(c.origins["stop.stop_timeout"].layer == Origin::Layer::Flag);
+  CHECK(c.origins[Key::StopTimeout].layer == Origin::Layer::Flag);
   CHECK(c.shutdown_margin == Duration{7'000});
-  CHECK(c.origins["stop.shutdown_margin"].layer == Origin::Layer::File);
+  CHECK(c.origins[Key::ShutdownMargin].layer == Origin::Layer::File);
   CHECK(c.exit_grace == Duration{10'000});
   CHECK(c.rewrite.at(SIGUSR1) == SIGTERM);
   CHECK(c.redis_url == "redis://sidekiq-own:6379/0");
-  CHECK(c.origins["redis.url"].detail == "REDIS_URL");
+  CHECK(c.origins[Key::RedisUrl].detail == "REDIS_URL");
 
   env.vars["QUIESCE_REDIS_URL"] = "redis://ours:6379/0";
   CHECK(load_ok({"--", "true"}, env).redis_url == "redis://ours:6379/0");
@@ -251,7 +251,7 @@ TEST_CASE("the example config file loads as documented") {
   auto c = load_ok({"--config", QUIESCE_SOURCE_DIR "/examples/quiesce.toml", "--", "true"});
   CHECK(c.stop_timeout == Duration{120'000});
   CHECK(c.parent_death_signal == 0);
-  CHECK(c.origins["stop.stop_timeout"].layer == Origin::Layer::File);
+  CHECK(c.origins[Key::StopTimeout].layer == Origin::Layer::File);
 }
 
 TEST_CASE("check-config, --help and --version need no command") {

@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "quiesce/drain_probe.hpp"
-#include "quiesce/redis_client.hpp"
+#include "quiesce/redis/client.hpp"
+#include "quiesce/sidekiq/drain_probe.hpp"
 #include "redis_test_support.hpp"
 
 using namespace quiesce;

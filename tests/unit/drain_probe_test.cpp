@@ -1,4 +1,4 @@
-#include "quiesce/drain_probe.hpp"
+#include "quiesce/sidekiq/drain_probe.hpp"
 
 #include <doctest/doctest.h>
 #include <signal.h>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "quiesce/sidekiq_title.hpp"
+#include "quiesce/sidekiq/title.hpp"
 
 using namespace quiesce;
 

@@ -1,6 +1,6 @@
-#include "quiesce/log_sink.hpp"
-
 #include <doctest/doctest.h>
+
+#include "quiesce/log/sink.hpp"
 
 using namespace quiesce;
 

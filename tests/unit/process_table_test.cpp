@@ -1,4 +1,4 @@
-#include "quiesce/process_table.hpp"
+#include "quiesce/procfs/process_table.hpp"
 
 #include <doctest/doctest.h>
 #include <unistd.h>

@@ -1,7 +1,6 @@
-#include "quiesce/redis_client.hpp"
-
 #include <doctest/doctest.h>
 
+#include "quiesce/redis/client.hpp"
 #include "redis_test_support.hpp"
 
 using namespace redis_test;
@@ -32,7 +31,7 @@ TEST_CASE("redis client: pipelined round trip against redis-server") {
   Loop loop;
   LogCapture logs;
   Client client(loop.get(), options_for(local(port)), logs.fn());
-  CHECK_FALSE(client.ready());
+  CHECK_FALSE(logs.any("redis_connected"));  // no connection before the first request
 
   Outcome out = roundtrip(loop, client,
                           {{"SET", "greeting", "hello\r\nworld"},
@@ -59,7 +58,6 @@ TEST_CASE("redis client: pipelined round trip against redis-server") {
   CHECK(r[5].elements[0].str == "hello\r\nworld");
   CHECK(r[5].elements[1].is_nil());
   CHECK(out.calls == 1);
-  CHECK(client.ready());
   CHECK(logs.any("redis_connected"));
   // Connected and idle: nothing is due, so nothing may wake the loop.
   CHECK(active_timers(loop.get()) == 0);
@@ -70,7 +68,8 @@ TEST_CASE("redis client: pipelined round trip against redis-server") {
   Outcome empty = roundtrip(loop, client, {});
   CHECK(empty.ok());
   close_client(loop, client);
-  CHECK_FALSE(client.ready());
+  Outcome closed = roundtrip(loop, client, {{"PING"}});
+  CHECK(closed.error() == "redis: client closed");
 }
 
 TEST_CASE("redis client: connect() logs the outcome") {
@@ -81,8 +80,7 @@ TEST_CASE("redis client: connect() logs the outcome") {
   LogCapture logs;
   Client client(loop.get(), options_for(local(port)), logs.fn());
   client.connect();
-  CHECK(loop.run_until([&] { return client.ready(); }));
-  CHECK(logs.any("redis_connected"));
+  CHECK(loop.run_until([&] { return logs.any("redis_connected"); }));
 
   LogCapture refused_logs;
   Client refused(loop.get(), options_for(local(free_port())), refused_logs.fn());
@@ -116,7 +114,7 @@ TEST_CASE("redis client: requirepass, right and wrong password") {
   CHECK_FALSE(denied.ok());
   CHECK_MESSAGE(denied.error().starts_with("redis: authentication failed: WRONGPASS"),
                 denied.error());
-  CHECK_FALSE(bad.ready());
+  CHECK_FALSE(bad_logs.any("redis_connected"));
   CHECK(bad_logs.any("redis_error"));
   for (const auto* logs : {&good_logs, &bad_logs}) {
     CHECK_FALSE(logs->mentions(password));

@@ -2,7 +2,7 @@
 
 #include <random>
 
-#include "quiesce/redis_client.hpp"
+#include "quiesce/redis/client.hpp"
 #include "redis_test_support.hpp"
 
 using namespace redis_test;
@@ -139,7 +139,6 @@ TEST_CASE("redis client: a hung server times out and the next pipeline reconnect
   CHECK(first.elapsed >= 250ms);
   CHECK(first.elapsed < 300ms + 5s);
   CHECK(first.calls == 1);
-  CHECK_FALSE(client.ready());
   CHECK(logs.any("redis_error"));
 
   // Dropped, so the next pipeline opens a fresh connection right away.
@@ -249,11 +248,10 @@ TEST_CASE("redis client: refused, backoff, then reconnect after a restart") {
     RedisServer server(dir, {"--port", std::to_string(port)}, port);
     Outcome up = until_success(loop, client, 15s);
     REQUIRE_MESSAGE(up.ok(), up.error());
-    CHECK(client.ready());
     server.stop();
     Outcome lost = roundtrip(loop, client, {{"PING"}});
     CHECK_FALSE(lost.ok());
-    CHECK_FALSE(client.ready());
+    CHECK(lost.calls == 1);
   }
   RedisServer restarted(dir, {"--port", std::to_string(port)}, port);
   Outcome back = until_success(loop, client, 15s);
@@ -268,14 +266,15 @@ TEST_CASE("redis client: one pipeline in flight, a bounded queue, close() fails 
   ClientOptions options = fast_options(hung.port());
   options.command_timeout = 10s;
   options.max_queued = 2;
-  Client client(loop.get(), options, nullptr);
+  LogCapture logs;
+  Client client(loop.get(), options, logs.fn());
 
   std::vector<Outcome> outcomes(4);
   for (auto& outcome : outcomes) send(client, {{"PING"}}, outcome);
   CHECK(loop.run_until([&] { return outcomes[3].calls == 1; }));
   CHECK_MESSAGE(outcomes[3].error().find("too many requests waiting") != std::string::npos,
                 outcomes[3].error());
-  CHECK(loop.run_until([&] { return client.ready(); }));
+  CHECK(loop.run_until([&] { return logs.any("redis_connected"); }));
   for (int i = 0; i < 3; ++i) CHECK(outcomes[i].calls == 0);
 
   bool closed = false;

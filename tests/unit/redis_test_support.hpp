@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "quiesce/redis_client.hpp"
+#include "quiesce/redis/client.hpp"
 
 extern char** environ;
 

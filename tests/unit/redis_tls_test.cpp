@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "quiesce/redis_client.hpp"
+#include "quiesce/redis/client.hpp"
 #include "redis_test_support.hpp"
 
 using namespace redis_test;

@@ -1,9 +1,9 @@
-#include "quiesce/sidekiq_probe.hpp"
-
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
+
+#include "quiesce/sidekiq/redis_schema.hpp"
 
 namespace sk = quiesce::sidekiq;
 using quiesce::FoundBy;

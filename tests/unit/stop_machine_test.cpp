@@ -1,12 +1,14 @@
 // The stop sequence driven through every branch with a fake clock: no
 // processes, no Redis, no waiting.
-#include "quiesce/stop_machine.hpp"
+#include "quiesce/core/stop_machine.hpp"
 
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <algorithm>
+
+#include "quiesce/log/fact_words.hpp"
 
 using namespace quiesce;
 
@@ -46,8 +48,8 @@ struct Harness {
   std::vector<Action>& signal(int signo, std::int64_t at_ms, WallSeconds wall = kWallT0) {
     return step(ev::SignalReceived{Instant{at_ms}, wall, signo});
   }
-  std::vector<Action>& found(std::vector<FoundProcess> f, std::int64_t at_ms, bool first = true) {
-    return step(ev::SidekiqsFound{Instant{at_ms}, std::move(f), first});
+  std::vector<Action>& found(std::vector<FoundProcess> f, std::int64_t at_ms) {
+    return step(ev::SidekiqsFound{Instant{at_ms}, std::move(f)});
   }
   std::vector<Action>& reading(std::vector<ProcessReading> r, std::int64_t at_ms) {
     return step(ev::Readings{Instant{at_ms}, std::move(r)});
@@ -84,16 +86,27 @@ struct Harness {
     if (e.empty()) return std::nullopt;
     return e.front().code;
   }
-  bool logged(const std::string& event) const {
-    auto logs = all<act::Log>();
-    return std::any_of(logs.begin(), logs.end(),
-                       [&](const act::Log& l) { return l.line.event == event; });
+  std::vector<Fact> facts() const {
+    std::vector<Fact> out;
+    for (const auto& t : all<act::Tell>()) out.push_back(t.fact);
+    return out;
   }
-  std::string reason_of_term() const {
-    for (const auto& l : all<act::Log>()) {
-      if (l.line.event == "term_sent") return l.line.fields.value("reason", "");
+  template <typename F>
+  std::vector<F> told() const {
+    std::vector<F> out;
+    for (const auto& f : facts()) {
+      if (auto* x = std::get_if<F>(&f)) out.push_back(*x);
     }
-    return "";
+    return out;
+  }
+  bool logged(const std::string& event) const {
+    auto all_facts = facts();
+    return std::any_of(all_facts.begin(), all_facts.end(),
+                       [&](const Fact& f) { return event_name(f) == event; });
+  }
+  std::optional<TermReason> reason_of_term() const {
+    for (const auto& t : told<fact::TermSent>()) return t.reason;
+    return std::nullopt;
   }
 };
 
@@ -191,7 +204,7 @@ TEST_CASE("during the drain, titles are read again and Redis asked again while a
   REQUIRE(again.size() == 1);
   CHECK(again[0].in_redis);
   // Redis names it now: the watch carries the identity, no second TSTP.
-  h.found({{21, FoundBy::Redis, "h:21:x"}}, 2'700, false);
+  h.found({{21, FoundBy::Redis, "h:21:x"}}, 2'700);
   CHECK(h.pids_sent(SIGTSTP).empty());
   auto watch = h.all<act::Watch>();
   REQUIRE(watch.size() == 1);
@@ -248,7 +261,7 @@ TEST_CASE("drained means a beat after t0 that says quiet and busy 0") {
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
   CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{21});
-  CHECK(h.reason_of_term() == "drained");
+  CHECK(h.reason_of_term() == TermReason::Drained);
   CHECK(h.all<act::CancelTimer>().size() == 1);
 }
 
@@ -262,7 +275,7 @@ TEST_CASE("a title that says stopping with 0 busy is a drain too") {
   CHECK(h.machine.phase() == StopMachine::Phase::Draining);
   h.reading({title(21, 0, true)}, 10'000);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
-  CHECK(h.reason_of_term() == "drained");
+  CHECK(h.reason_of_term() == TermReason::Drained);
 }
 
 TEST_CASE("one heartbeat, one progress line: the title waits for Redis while Redis answers") {
@@ -308,7 +321,7 @@ TEST_CASE("no drain in time: TERM at t0 + B - T - M, SIGKILL at t0 + B - 1s") {
   h.reading({title(21, 4, true)}, 10'000);
   h.timer(TimerId::Term, 15'100);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
-  CHECK(h.reason_of_term() == "deadline");
+  CHECK(h.reason_of_term() == TermReason::Deadline);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
 
   // A late Term timer or reading changes nothing once TERM went out.
@@ -344,7 +357,7 @@ TEST_CASE("a second SIGTERM or SIGINT during the drain sends TERM at once") {
     h.found({{21, FoundBy::Title, ""}}, 5);
     h.signal(second, 2'000);
     CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
-    CHECK(h.reason_of_term() == "second_signal");
+    CHECK(h.reason_of_term() == TermReason::SecondSignal);
     CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
     // A third is simply forwarded.
     h.signal(SIGTERM, 3'000);
@@ -361,7 +374,7 @@ TEST_CASE("no room to drain (B - T - M <= 0): TERM right after the scan, without
   h.signal(SIGTERM, 0);
   h.found({{21, FoundBy::Title, ""}}, 1);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
-  CHECK(h.reason_of_term() == "no_room");
+  CHECK(h.reason_of_term() == TermReason::NoRoom);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
 }
 
@@ -403,14 +416,14 @@ TEST_CASE("Redis finds more: TSTP to the new ones only; after TERM, late ones ge
   Harness h;
   h.signal(SIGTERM, 0);
   h.found({{21, FoundBy::Title, ""}}, 1);
-  h.found({{21, FoundBy::Redis, "h:21:a"}, {22, FoundBy::Redis, "h:22:b"}}, 50, false);
+  h.found({{21, FoundBy::Redis, "h:21:a"}, {22, FoundBy::Redis, "h:22:b"}}, 50);
   CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{22});
   auto watch = h.all<act::Watch>();
   REQUIRE(watch.size() == 1);
   CHECK(watch[0].targets[0].identity == "h:21:a");
 
   h.timer(TimerId::Term, 15'000);
-  h.found({{23, FoundBy::Redis, "h:23:c"}}, 15'100, false);
+  h.found({{23, FoundBy::Redis, "h:23:c"}}, 15'100);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{23});
   CHECK(h.pids_sent(SIGTSTP).empty());
 }
@@ -419,10 +432,10 @@ TEST_CASE("a Redis answer after the stop ended, or with nothing new, changes not
   Harness h;
   h.signal(SIGTERM, 0);
   h.found({{21, FoundBy::Title, ""}}, 1);
-  h.found({{21, FoundBy::Title, ""}}, 60, false);
+  h.found({{21, FoundBy::Title, ""}}, 60);
   CHECK(h.last.empty());
   Harness idle;
-  CHECK(idle.found({{21, FoundBy::Redis, "h:21:a"}}, 5, false).empty());
+  CHECK(idle.found({{21, FoundBy::Redis, "h:21:a"}}, 5).empty());
 }
 
 TEST_CASE("main child exits alone: exit with its code, -e remaps, signals give 128+N") {
@@ -497,14 +510,21 @@ TEST_CASE("reaped orphans are logged, as warnings with -w") {
   config.warn_on_reap = true;
   Harness h(config);
   h.reaped({{99, exited_with(0)}}, true, 5);
-  auto logs = h.all<act::Log>();
-  REQUIRE(logs.size() == 1);
-  CHECK(logs[0].line.event == "reaped");
-  CHECK(logs[0].line.level == Level::Warn);
+  auto facts = h.facts();
+  REQUIRE(facts.size() == 1);
+  REQUIRE(std::holds_alternative<fact::Reaped>(facts[0]));
+  CHECK(std::get<fact::Reaped>(facts[0]).pid == 99);
+  CHECK(std::get<fact::Reaped>(facts[0]).warn);
+  CHECK(level_of(facts[0]) == Level::Warn);
   CHECK_FALSE(h.exit_code());
+
+  Harness quiet;  // without -w, the same reap is only for debug logs
+  quiet.reaped({{99, exited_with(0)}}, true, 5);
+  REQUIRE(quiet.facts().size() == 1);
+  CHECK(level_of(quiet.facts()[0]) == Level::Debug);
 }
 
-TEST_CASE("a short budget still kills before it ends") {
+TEST_CASE("a short budget still kills before it ends, and TERM never comes after the kill") {
   auto config = sidekiq_config();
   config.stop_timeout = Duration{1'000};
   config.sidekiq_timeout = Duration{0};
@@ -512,7 +532,10 @@ TEST_CASE("a short budget still kills before it ends") {
   Harness h(config);
   h.signal(SIGTERM, 0);
   CHECK(h.machine.kill_deadline() == Instant{500});
-  CHECK(h.machine.term_deadline() == Instant{1'000});
+  CHECK(h.machine.term_deadline() <= h.machine.kill_deadline());
+  h.found({{21, FoundBy::Title, ""}}, 1);
+  h.timer(TimerId::Term, 500);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
 }
 
 TEST_CASE("drain progress names the jobs Redis reports") {
@@ -522,13 +545,17 @@ TEST_CASE("drain progress names the jobs Redis reports") {
   auto r = heartbeat(21, kWallT0 + 5, true, 1);
   r.heartbeat->jobs.push_back({"HardJob", "abc123", "critical", 42.0});
   h.reading({r}, 5'000);
-  auto logs = h.all<act::Log>();
-  auto it = std::find_if(logs.begin(), logs.end(),
-                         [](const act::Log& l) { return l.line.event == "drain_progress"; });
-  REQUIRE(it != logs.end());
-  CHECK(it->line.fields["busy"] == 1);
-  CHECK(it->line.fields["jobs"][0]["jid"] == "abc123");
-  CHECK(it->line.message.find("HardJob") != std::string::npos);
+  auto progress = h.told<fact::DrainProgress>();
+  REQUIRE(progress.size() == 1);
+  CHECK(progress[0].busy == 1);
+  REQUIRE(progress[0].jobs.size() == 1);
+  CHECK(progress[0].jobs[0].pid == 21);
+  CHECK(progress[0].jobs[0].job.jid == "abc123");
+  auto line = word(Fact{progress[0]});
+  CHECK(line.event == "drain_progress");
+  CHECK(line.fields["busy"] == 1);
+  CHECK(line.fields["jobs"][0]["jid"] == "abc123");
+  CHECK(line.message.find("HardJob") != std::string::npos);
 }
 
 TEST_CASE("a wrapper shell is left alone until Sidekiq is gone, then gets the TERM") {
@@ -550,7 +577,10 @@ TEST_CASE("a wrapper shell is left alone until Sidekiq is gone, then gets the TE
   h.timer(TimerId::Wrapper, 18'000);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{kMain});
   CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{kMain});
-  CHECK(h.reason_of_term() == "forward");
+  auto term = h.told<fact::TermSent>();
+  REQUIRE(term.size() == 1);
+  CHECK(term[0].target == TermTarget::Wrapper);
+  CHECK(word(Fact{term[0]}).fields["reason"] == "forward");
   h.reaped({{kMain, exited_with(0)}}, false, 18'100);
   CHECK(h.exit_code() == 0);
 }

@@ -1,0 +1,51 @@
+#pragma once
+// What the stop machine asks the effect side to do.
+#include <sys/types.h>
+
+#include <variant>
+#include <vector>
+
+#include "quiesce/core/drain_reading.hpp"
+#include "quiesce/core/facts.hpp"
+#include "quiesce/core/time.hpp"
+#include "quiesce/core/timers.hpp"
+
+namespace quiesce::act {
+
+struct Signal {
+  enum class To { Child, ChildGroup, Pids, Descendants };
+  To to = To::Child;
+  std::vector<pid_t> pids;  // with To::Pids
+  int signo = 0;
+};
+struct ArmTimer {
+  TimerId id = TimerId::Term;
+  Instant at;
+};
+struct CancelTimer {
+  TimerId id = TimerId::Term;
+};
+// Find this container's Sidekiq processes: answer with SidekiqsFound at once
+// from /proc, and again later if Redis knows more (in_redis).
+struct FindSidekiqs {
+  bool in_redis = true;
+};
+struct Watch {
+  std::vector<FoundProcess> targets;
+  WallSeconds since = 0;  // t0 on the wall clock
+};
+struct StopWatching {};
+// Something worth telling the world: logs, status and metrics word it.
+struct Tell {
+  Fact fact;
+};
+struct Exit {
+  int code = 0;
+};
+
+}  // namespace quiesce::act
+
+namespace quiesce {
+using Action = std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs,
+                            act::Watch, act::StopWatching, act::Tell, act::Exit>;
+}

@@ -1,0 +1,49 @@
+#pragma once
+// What happens to quiesce, as the stop machine hears it. Time arrives inside
+// each event: the machine has no clock of its own.
+#include <sys/types.h>
+
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "quiesce/core/drain_reading.hpp"
+#include "quiesce/core/time.hpp"
+#include "quiesce/core/timers.hpp"
+
+namespace quiesce::ev {
+
+struct Started {
+  Instant now;
+  pid_t main_pid = 0;
+};
+struct SignalReceived {
+  Instant now;
+  WallSeconds wall = 0;
+  int signo = 0;
+};
+struct Reaped {
+  Instant now;
+  std::vector<std::pair<pid_t, int>> exited;  // pid, waitpid status
+  bool others_remain = false;                 // quiesce still has descendants
+};
+struct TimerFired {
+  Instant now;
+  TimerId id = TimerId::Term;
+};
+// An answer to FindSidekiqs: from /proc at once, later from Redis.
+struct SidekiqsFound {
+  Instant now;
+  std::vector<FoundProcess> found;
+};
+struct Readings {
+  Instant now;
+  std::vector<ProcessReading> readings;
+};
+
+}  // namespace quiesce::ev
+
+namespace quiesce {
+using Event = std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired,
+                           ev::SidekiqsFound, ev::Readings>;
+}

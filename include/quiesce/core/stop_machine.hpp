@@ -1,0 +1,126 @@
+#pragma once
+// The decisions of quiesce, and nothing else. Events go in (a signal came, a
+// child was reaped, a timer fired, the probes saw something), actions come
+// out (send a signal, arm a timer, tell a fact, exit). No clock, no syscalls:
+// time arrives inside the events, so tests drive every path with a fake
+// clock, and pid1/supervisor.cpp only carries events in and actions out.
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "quiesce/core/actions.hpp"
+#include "quiesce/core/budget.hpp"
+#include "quiesce/core/defaults.hpp"
+#include "quiesce/core/drain_reading.hpp"
+#include "quiesce/core/events.hpp"
+#include "quiesce/core/facts.hpp"
+#include "quiesce/core/modes.hpp"
+#include "quiesce/core/time.hpp"
+
+namespace quiesce {
+
+struct MachineConfig {
+  bool process_group = false;
+  std::set<int> remap_exit;
+  std::map<int, int> rewrite;
+  bool warn_on_reap = false;
+  Duration exit_grace = defaults::kExitGrace;
+  DrainMode drain = defaults::kDrain;
+  bool command_runs_sidekiq = false;  // decides the fallback to the main child in auto mode
+  Duration stop_timeout = defaults::kStopTimeout;        // B
+  Duration sidekiq_timeout = defaults::kSidekiqTimeout;  // T
+  Duration shutdown_margin = defaults::kShutdownMargin;  // M
+};
+
+class StopMachine {
+ public:
+  enum class Phase {
+    Running,      // no stop yet: signals are forwarded
+    Finding,      // SIGTERM came; waiting for the first scan
+    Draining,     // TSTP sent; watching busy counts
+    Terminating,  // TERM sent; Sidekiq finishes or requeues within T
+    Forwarding,   // SIGTERM came but no Sidekiq: passed on as tini would
+    Exited,
+  };
+
+  explicit StopMachine(MachineConfig config);
+
+  // The actions stay valid until the next step: the buffer is reused, so a
+  // forwarded signal costs no allocation here.
+  const std::vector<Action>& step(const Event& event);
+
+  Phase phase() const { return phase_; }
+  Instant term_deadline() const { return term_at_; }
+  Instant kill_deadline() const { return kill_at_; }
+
+ private:
+  struct Tracked {
+    FoundBy by = FoundBy::Title;
+    std::string identity;
+    bool alive = true;
+    bool drained = false;
+    WallSeconds last_beat = 0;
+    std::optional<int> heartbeat_busy;
+    std::vector<InFlightJob> jobs;
+    std::optional<TitleReading> last_title;
+  };
+
+  void on(const ev::Started& e);
+  void on(const ev::SignalReceived& e);
+  void on(const ev::Reaped& e);
+  void on(const ev::TimerFired& e);
+  void on(const ev::SidekiqsFound& e);
+  void on(const ev::Readings& e);
+
+  bool is_stop_signal(int signo) const;
+  bool stop_active() const;
+  void begin_stop(const ev::SignalReceived& e);
+  void forward(int signo);
+  void track(const std::vector<FoundProcess>& found);
+  void fall_back_when_nothing_found(Instant now);
+  void term_if_due(Instant now);
+  void send_term(Instant now, TermReason reason);
+  void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
+  void tell_progress(Instant now);
+  void check_drained(Instant now);
+  void find_again(Instant now);
+  void after_sidekiq_gone(Instant now);
+  void term_wrapper(Instant now);
+  void main_exited_with(int status);
+  void maybe_exit(bool others_remain, Instant now);
+  void start_grace(Instant now);
+  void kill_everything(Instant now, KillReason why);
+  void exit_now(int code, Instant now);
+  void signal_pids(std::vector<pid_t> pids, int signo);
+  void term_and_continue(act::Signal::To to, std::vector<pid_t> pids);
+  int main_exit_code() const;
+  std::vector<pid_t> live_targets() const;
+  void tell(Fact fact) { emit(act::Tell{std::move(fact)}); }
+  void emit(Action action) { out_.push_back(std::move(action)); }
+
+  MachineConfig config_;
+  StopPlan plan_;
+  Phase phase_ = Phase::Running;
+  pid_t main_pid_ = 0;
+  std::optional<int> main_status_;
+  bool grace_active_ = false;
+  bool wrapper_timer_armed_ = false;  // Sidekiq is gone; the wrapper's grace is running
+  bool leftovers_termed_ = false;     // survivors of the main child got TERM
+
+  Instant t0_;
+  WallSeconds t0_wall_ = 0;
+  Instant last_find_;
+  int stop_signal_ = 0;
+  Instant term_at_;
+  Instant kill_at_;
+  std::optional<Instant> term_sent_at_;
+  TermReason term_reason_ = TermReason::Deadline;
+  std::map<pid_t, Tracked> tracked_;
+
+  std::vector<Action> out_;
+};
+
+}  // namespace quiesce

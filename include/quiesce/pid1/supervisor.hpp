@@ -1,0 +1,76 @@
+#pragma once
+// The effect side of quiesce: libuv turns signals, child exits, timers and
+// probe readings into events for the StopMachine, and carries its actions
+// out. Nothing in here decides anything.
+#include <uv.h>
+
+#include <array>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "quiesce/config/config.hpp"
+#include "quiesce/core/stop_machine.hpp"
+#include "quiesce/core/timers.hpp"
+#include "quiesce/log/sink.hpp"
+#include "quiesce/uv/timer.hpp"
+
+namespace quiesce {
+
+namespace redis {
+class Client;
+}
+class DrainProbe;
+
+class Supervisor {
+ public:
+  Supervisor(Config config, const LogSink& sink);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  // Spawns the command and runs until the machine says exit; returns the
+  // exit code.
+  int run();
+
+ private:
+  bool open_signal_fd();
+  void on_signal_fd(int status);
+  void read_signals();
+  void reap();
+  void start_redis(bool connect_now);
+  void post(Event event);
+  void dispatch(const Event& event);
+  void carry_out(const Action& action);
+  void carry_out(const act::Signal& a);
+  void carry_out(const act::ArmTimer& a);
+  void carry_out(const act::CancelTimer& a);
+  void carry_out(const act::FindSidekiqs& a);
+  void carry_out(const act::Watch& a);
+  void carry_out(const act::StopWatching& a);
+  void carry_out(const act::Tell& a);
+  void carry_out(const act::Exit& a);
+  void on_signal(int signo);
+  void log(Level level, const char* event, std::string message);
+  Instant now();
+  void close_everything();
+
+  Config config_;
+  const LogSink& sink_;
+  uv_loop_t loop_{};
+  int signal_fd_ = -1;
+  bool signal_fd_error_logged_ = false;
+  uv_poll_t signal_poll_{};
+  std::array<uv::TimerHandle, kTimers.size()> timers_;  // one per TimerId
+  uv_timer_t close_limit_{};
+  StopMachine machine_;
+  std::unique_ptr<redis::Client> redis_;
+  std::unique_ptr<DrainProbe> probe_;
+  pid_t main_pid_ = 0;
+  std::deque<Event> pending_;
+  bool dispatching_ = false;
+  std::optional<int> exit_code_;
+};
+
+}  // namespace quiesce

@@ -1,0 +1,640 @@
+#include "quiesce/config/config.hpp"
+
+#include <fmt/format.h>
+#include <getopt.h>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <stdexcept>
+
+#include "quiesce/config/duration.hpp"
+#include "quiesce/config/values.hpp"
+#include "quiesce/core/budget.hpp"
+#include "quiesce/core/defaults.hpp"
+#include "quiesce/core/drain_policy.hpp"
+#include "quiesce/core/signal_names.hpp"
+#include "quiesce/sidekiq/args.hpp"
+#include "quiesce/sidekiq/config_file.hpp"
+
+namespace quiesce {
+namespace {
+
+using Layer = Origin::Layer;
+// A setter reads one value in text form; it returns the problem, if any.
+using Setter = std::function<std::optional<std::string>(Config&, std::string_view)>;
+using Shower = std::function<std::string(const Config&)>;
+
+struct OptionSpec {
+  Key key;
+  std::string long_flag;  // without the dashes; empty when there is none
+  char short_flag = 0;
+  bool takes_value = true;
+  std::vector<std::string> env;  // highest priority first
+  Setter set;
+  Shower show;
+};
+
+template <typename T, typename Parse>
+Setter setter(T Config::*field, Parse parse) {
+  return [field, parse](Config& c, std::string_view text) -> std::optional<std::string> {
+    auto parsed = parse(text);
+    if (auto* problem = std::get_if<Problem>(&parsed)) return problem->text;
+    c.*field = std::get<T>(parsed);
+    return std::nullopt;
+  };
+}
+
+Shower show_duration(Duration Config::*field) {
+  return [field](const Config& c) { return fmt::format("\"{}\"", format_duration(c.*field)); };
+}
+Shower show_bool(bool Config::*field) {
+  return [field](const Config& c) { return std::string(c.*field ? "true" : "false"); };
+}
+Shower show_string(std::string Config::*field) {
+  return [field](const Config& c) { return fmt::format("\"{}\"", c.*field); };
+}
+
+OptionSpec switch_option(Key key, std::string flag, char short_flag, std::vector<std::string> env,
+                         bool Config::*field) {
+  return {.key = key,
+          .long_flag = std::move(flag),
+          .short_flag = short_flag,
+          .takes_value = false,
+          .env = std::move(env),
+          .set = setter(field, parse_bool_value),
+          .show = show_bool(field)};
+}
+
+OptionSpec duration_option(Key key, std::string flag, std::string env, Duration Config::*field,
+                           Parsed<Duration> (*parse)(std::string_view)) {
+  return {.key = key,
+          .long_flag = std::move(flag),
+          .env = {std::move(env)},
+          .set = setter(field, parse),
+          .show = show_duration(field)};
+}
+
+std::string show_rewrites(const Config& c) {
+  std::vector<std::string> parts;
+  for (auto [from, to] : c.rewrite) {
+    parts.push_back(fmt::format("{} = \"{}\"", signal_name(from), signal_name(to)));
+  }
+  if (parts.empty()) return "{}";
+  return fmt::format("{{ {} }}", fmt::join(parts, ", "));
+}
+
+std::vector<OptionSpec> option_specs() {
+  std::vector<OptionSpec> specs;
+  specs.push_back(switch_option(Key::Subreaper, "subreaper", 's',
+                                {"QUIESCE_SUBREAPER", "TINI_SUBREAPER"}, &Config::subreaper));
+  specs.push_back(switch_option(Key::ProcessGroup, "process-group", 'g',
+                                {"QUIESCE_PROCESS_GROUP", "TINI_KILL_PROCESS_GROUP"},
+                                &Config::process_group));
+  specs.push_back(
+      {.key = Key::RemapExit,
+       .long_flag = "remap-exit",
+       .short_flag = 'e',
+       .env = {"QUIESCE_REMAP_EXIT"},
+       .set = setter(&Config::remap_exit, parse_exit_codes),
+       .show = [](const Config& c) { return fmt::format("[{}]", fmt::join(c.remap_exit, ", ")); }});
+  specs.push_back({.key = Key::ParentDeathSignal,
+                   .long_flag = "parent-death-signal",
+                   .short_flag = 'p',
+                   .env = {"QUIESCE_PARENT_DEATH_SIGNAL"},
+                   .set = setter(&Config::parent_death_signal, parse_signal_value),
+                   .show = [](const Config& c) {
+                     return c.parent_death_signal
+                                ? fmt::format("\"{}\"", signal_name(c.parent_death_signal))
+                                : std::string("\"\"");
+                   }});
+  specs.push_back({.key = Key::Verbosity,
+                   .long_flag = "verbosity",
+                   .env = {"QUIESCE_VERBOSITY", "TINI_VERBOSITY"},
+                   .set = setter(&Config::verbosity, parse_verbosity),
+                   .show = [](const Config& c) { return fmt::format("{}", c.verbosity); }});
+  specs.push_back(switch_option(Key::WarnOnReap, "warn-on-reap", 'w', {"QUIESCE_WARN_ON_REAP"},
+                                &Config::warn_on_reap));
+  specs.push_back({.key = Key::LogFormat,
+                   .long_flag = "log-format",
+                   .env = {"QUIESCE_LOG_FORMAT"},
+                   .set = setter(&Config::log_format, parse_log_format),
+                   .show = [](const Config& c) {
+                     return std::string(c.log_format == LogFormat::Json ? "\"json\"" : "\"text\"");
+                   }});
+  specs.push_back(duration_option(Key::ExitGrace, "exit-grace", "QUIESCE_EXIT_GRACE",
+                                  &Config::exit_grace, parse_duration_value));
+  specs.push_back({.key = Key::SignalsRewrite,
+                   .long_flag = "rewrite",
+                   .env = {"QUIESCE_REWRITE"},
+                   .set = setter(&Config::rewrite, parse_rewrites),
+                   .show = show_rewrites});
+  specs.push_back(
+      {.key = Key::StopDrain,
+       .long_flag = "drain",
+       .env = {"QUIESCE_DRAIN"},
+       .set = setter(&Config::drain, parse_drain_mode),
+       .show = [](const Config& c) { return fmt::format("\"{}\"", drain_mode_name(c.drain)); }});
+  specs.push_back(duration_option(Key::StopTimeout, "stop-timeout", "QUIESCE_STOP_TIMEOUT",
+                                  &Config::stop_timeout, parse_duration_value));
+  specs.push_back(duration_option(Key::SidekiqTimeout, "sidekiq-timeout", "QUIESCE_SIDEKIQ_TIMEOUT",
+                                  &Config::sidekiq_timeout, parse_duration_value));
+  specs.push_back(duration_option(Key::ShutdownMargin, "shutdown-margin", "QUIESCE_SHUTDOWN_MARGIN",
+                                  &Config::shutdown_margin, parse_duration_value));
+  specs.push_back(duration_option(Key::PollInterval, "poll-interval", "QUIESCE_POLL_INTERVAL",
+                                  &Config::poll_interval, parse_positive_duration));
+  specs.push_back(
+      {.key = Key::RedisUrl,
+       .long_flag = "redis-url",
+       .env = {"QUIESCE_REDIS_URL", "REDIS_URL"},
+       .set = setter(&Config::redis_url, parse_redis_url_value),
+       .show = [](const Config& c) { return fmt::format("\"{}\"", redact_url(c.redis_url)); }});
+  specs.push_back({.key = Key::RedisCaFile,
+                   .long_flag = "redis-ca-file",
+                   .env = {"QUIESCE_REDIS_CA_FILE"},
+                   .set = setter(&Config::redis_ca_file, parse_string_value),
+                   .show = show_string(&Config::redis_ca_file)});
+  specs.push_back({.key = Key::RedisTlsVerify,
+                   .long_flag = "redis-tls-verify",
+                   .env = {"QUIESCE_REDIS_TLS_VERIFY"},
+                   .set = setter(&Config::redis_tls_verify, parse_bool_value),
+                   .show = show_bool(&Config::redis_tls_verify)});
+  specs.push_back(duration_option(Key::RedisConnectTimeout, "redis-connect-timeout",
+                                  "QUIESCE_REDIS_CONNECT_TIMEOUT", &Config::redis_connect_timeout,
+                                  parse_positive_duration));
+  specs.push_back(duration_option(Key::RedisCommandTimeout, "redis-command-timeout",
+                                  "QUIESCE_REDIS_COMMAND_TIMEOUT", &Config::redis_command_timeout,
+                                  parse_positive_duration));
+  return specs;
+}
+
+const std::vector<OptionSpec>& specs() {
+  static const std::vector<OptionSpec> all = option_specs();
+  return all;
+}
+
+const OptionSpec& spec_for(Key key) {
+  for (const auto& s : specs()) {
+    if (s.key == key) return s;
+  }
+  throw std::logic_error("an option key without a spec");
+}
+
+const OptionSpec* find_spec(std::string_view name) {
+  for (const auto& s : specs()) {
+    if (key_name(s.key) == name) return &s;
+  }
+  return nullptr;
+}
+
+// tini's variables are switches: set at all means on, whatever the value.
+bool is_presence_switch(const OptionSpec& spec, const std::string& env_name) {
+  return !spec.takes_value || (env_name.rfind("TINI_", 0) == 0 && env_name != "TINI_VERBOSITY");
+}
+
+std::optional<ConfigError> apply(Config& c, const OptionSpec& spec, std::string_view text,
+                                 Origin origin, std::string_view where) {
+  if (auto problem = spec.set(c, text)) {
+    return ConfigError{fmt::format("quiesce: {}: {}", where, *problem)};
+  }
+  c.origins[spec.key] = std::move(origin);
+  return std::nullopt;
+}
+
+// ---- command line ----------------------------------------------------------
+
+struct FlagValues {
+  std::vector<std::pair<const OptionSpec*, std::string>> values;  // in order given
+  std::vector<std::string> remap_codes;
+  std::vector<std::string> rewrites;
+  int verbose_count = 0;
+  std::optional<std::string> config_file;
+  bool help = false;
+  bool version = false;
+  std::vector<std::string> command;
+};
+
+enum LongOnly { kConfig = 1000, kVersion, kHelp, kSpecBase = 2000 };
+
+std::variant<FlagValues, ConfigError> parse_flags(const std::vector<std::string>& args) {
+  std::vector<option> longopts;
+  std::string shortopts = "+:hv";  // '+': stop at the command, as tini does
+  for (std::size_t i = 0; i < specs().size(); ++i) {
+    const auto& s = specs()[i];
+    int has_arg = s.takes_value ? required_argument : no_argument;
+    if (!s.long_flag.empty()) {
+      longopts.push_back({s.long_flag.c_str(), has_arg, nullptr, kSpecBase + static_cast<int>(i)});
+    }
+    if (s.short_flag) {
+      shortopts += s.short_flag;
+      if (s.takes_value) shortopts += ':';
+    }
+  }
+  longopts.push_back({"config", required_argument, nullptr, kConfig});
+  longopts.push_back({"version", no_argument, nullptr, kVersion});
+  longopts.push_back({"help", no_argument, nullptr, kHelp});
+  longopts.push_back({nullptr, 0, nullptr, 0});
+
+  std::vector<std::string> storage = {"quiesce"};
+  storage.insert(storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : storage) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  FlagValues out;
+  optind = 0;  // glibc: 0 resets getopt's state fully
+  opterr = 0;
+  int argc = static_cast<int>(storage.size());
+  for (;;) {
+    int opt = getopt_long(argc, argv.data(), shortopts.c_str(), longopts.data(), nullptr);
+    if (opt == -1) break;
+    std::string given = argv[optind - 1] ? argv[optind - 1] : "";
+    if (opt == '?') {
+      std::string name = optopt ? fmt::format("-{}", static_cast<char>(optopt)) : given;
+      return ConfigError{fmt::format("quiesce: {}: unknown option (see quiesce --help)", name)};
+    }
+    if (opt == ':') {
+      std::string name =
+          optopt && optopt < 256 ? fmt::format("-{}", static_cast<char>(optopt)) : given;
+      return ConfigError{fmt::format("quiesce: {}: needs a value", name)};
+    }
+    if (opt == 'h' || opt == kHelp) {
+      out.help = true;
+    } else if (opt == kVersion) {
+      out.version = true;
+    } else if (opt == 'v') {
+      ++out.verbose_count;
+    } else if (opt == kConfig) {
+      out.config_file = optarg;
+    } else {
+      const OptionSpec* spec = nullptr;
+      if (opt >= kSpecBase) {
+        spec = &specs()[static_cast<std::size_t>(opt - kSpecBase)];
+      } else {
+        for (const auto& s : specs()) {
+          if (s.short_flag == opt) spec = &s;
+        }
+      }
+      if (!spec) return ConfigError{fmt::format("quiesce: {}: unknown option", given)};
+      std::string value = spec->takes_value ? optarg : "true";
+      // Repeatable flags gather every occurrence into one value.
+      if (spec->key == Key::RemapExit) {
+        out.remap_codes.push_back(value);
+      } else if (spec->key == Key::SignalsRewrite) {
+        out.rewrites.push_back(value);
+      } else {
+        out.values.emplace_back(spec, value);
+      }
+    }
+  }
+  for (int i = optind; i < argc; ++i) out.command.emplace_back(argv[i]);
+  return out;
+}
+
+std::string flag_name(const OptionSpec& spec) {
+  return spec.long_flag.empty() ? fmt::format("-{}", spec.short_flag)
+                                : fmt::format("--{}", spec.long_flag);
+}
+
+std::optional<ConfigError> apply_flags(Config& c, const FlagValues& flags) {
+  for (const auto& [spec, value] : flags.values) {
+    auto where = flag_name(*spec);
+    if (auto e = apply(c, *spec, value, {Layer::Flag, where}, where)) return e;
+  }
+  auto joined = [&](Key key, const std::vector<std::string>& parts) {
+    const OptionSpec& spec = spec_for(key);
+    auto where = flag_name(spec);
+    return apply(c, spec, fmt::format("{}", fmt::join(parts, ",")), {Layer::Flag, where}, where);
+  };
+  if (!flags.remap_codes.empty()) {
+    if (auto e = joined(Key::RemapExit, flags.remap_codes)) return e;
+  }
+  if (!flags.rewrites.empty()) {
+    if (auto e = joined(Key::SignalsRewrite, flags.rewrites)) return e;
+  }
+  // -v counts up from tini's default, unless --verbosity set it outright.
+  auto verbosity_origin = c.origins.find(Key::Verbosity);
+  bool set_by_flag =
+      verbosity_origin != c.origins.end() && verbosity_origin->second.layer == Layer::Flag;
+  if (flags.verbose_count > 0 && !set_by_flag) {
+    c.verbosity = std::min(4, 1 + flags.verbose_count);
+    c.origins[Key::Verbosity] = {Layer::Flag, std::string(flags.verbose_count, 'v').insert(0, "-")};
+  }
+  return std::nullopt;
+}
+
+// ---- environment -----------------------------------------------------------
+
+std::optional<ConfigError> apply_env(Config& c, const GetEnv& getenv) {
+  for (const auto& spec : specs()) {
+    for (const auto& name : spec.env) {
+      const char* raw = getenv(name.c_str());
+      if (!raw) continue;
+      std::string value = raw;
+      if (is_presence_switch(spec, name) && name.rfind("TINI_", 0) == 0) value = "true";
+      if (value.empty() && spec.takes_value) continue;  // VAR= means unset, as in most shells
+      if (auto e = apply(c, spec, value, {Layer::Env, name}, name)) return e;
+      break;
+    }
+  }
+  return std::nullopt;
+}
+
+// ---- config file -----------------------------------------------------------
+
+std::optional<std::string> node_text(const toml::node& node, bool allow_table) {
+  if (auto s = node.as_string()) return s->get();
+  if (auto i = node.as_integer()) return fmt::format("{}", i->get());
+  if (auto b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+  if (auto arr = node.as_array()) {
+    std::vector<std::string> parts;
+    for (const auto& item : *arr) {
+      auto t = node_text(item, false);
+      if (!t) return std::nullopt;
+      parts.push_back(*t);
+    }
+    return fmt::format("{}", fmt::join(parts, ","));
+  }
+  if (auto table = node.as_table(); table && allow_table) {
+    std::vector<std::string> parts;
+    for (const auto& [k, v] : *table) {
+      auto t = node_text(v, false);
+      if (!t) return std::nullopt;
+      parts.push_back(fmt::format("{}:{}", k.str(), *t));
+    }
+    return fmt::format("{}", fmt::join(parts, ","));
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> apply_file_key(Config& c, const std::string& path,
+                                          const std::string& key, const toml::node& node) {
+  auto line = node.source().begin.line;
+  auto where = fmt::format("{}:{}", path, line);
+  const OptionSpec* spec = find_spec(key);
+  if (!spec) return ConfigError{fmt::format("quiesce: {}: unknown key '{}'", where, key)};
+  auto text = node_text(node, spec->key == Key::SignalsRewrite);
+  if (!text) {
+    return ConfigError{
+        fmt::format("quiesce: {}: {}: a value of this type does not fit here", where, key)};
+  }
+  return apply(c, *spec, *text, {Layer::File, where}, fmt::format("{}: {}", where, key));
+}
+
+bool is_section(const std::string& key) {
+  return key == "signals" || key == "stop" || key == "redis";
+}
+
+std::optional<ConfigError> apply_file(Config& c, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return ConfigError{
+        fmt::format("quiesce: {}:{}: {}", path, e.source().begin.line, e.description())};
+  }
+  for (const auto& [k, node] : root) {
+    std::string key(k.str());
+    if (is_section(key) && node.is_table()) {
+      for (const auto& [k2, inner] : *node.as_table()) {
+        if (auto e = apply_file_key(c, path, key + "." + std::string(k2.str()), inner)) return e;
+      }
+    } else if (auto e = apply_file_key(c, path, key, node)) {
+      return e;
+    }
+  }
+  c.config_file = path;
+  return std::nullopt;
+}
+
+std::optional<std::string> choose_config_file(const FlagValues& flags, const GetEnv& getenv,
+                                              bool& explicit_choice) {
+  explicit_choice = true;
+  if (flags.config_file) return flags.config_file;
+  if (const char* env = getenv("QUIESCE_CONFIG"); env && *env) return std::string(env);
+  explicit_choice = false;
+  std::error_code ec;
+  std::string fallback(defaults::kConfigFile);
+  if (std::filesystem::exists(fallback, ec)) return fallback;
+  return std::nullopt;
+}
+
+// ---- derived values and sanity ---------------------------------------------
+
+// Sidekiq's timeout, when not configured here: the command's -t, else the
+// :timeout: of the config file Sidekiq will read, else its default.
+void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
+  if (c.origins.count(Key::SidekiqTimeout)) return;
+  if (auto t = sidekiq_timeout_in_command(c.command)) {
+    c.sidekiq_timeout = Duration{*t * 1000};
+    c.origins[Key::SidekiqTimeout] = {Layer::Command, "the command's -t"};
+    return;
+  }
+  auto file = sidekiq_file_timeout(c.command, getenv);
+  if (!file) return;
+  if (file->timeout.seconds && *file->timeout.seconds > 0) {
+    c.sidekiq_timeout = Duration{static_cast<std::int64_t>(*file->timeout.seconds * 1000)};
+    c.origins[Key::SidekiqTimeout] = {Layer::Command, ":timeout: in " + file->path};
+  } else if (file->timeout.unreadable) {
+    c.warnings.push_back(fmt::format(
+        "stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read (ERB?); assuming "
+        "{}: set --sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's timeout",
+        file->path, format_duration(c.sidekiq_timeout)));
+  }
+}
+
+void derive(Config& c, const GetEnv& getenv) {
+  derive_sidekiq_timeout(c, getenv);
+  c.command_runs_sidekiq = command_runs_sidekiq(c.command);
+  c.redis_url_given = c.origins.count(Key::RedisUrl) > 0;
+  // Only a container that will drain Sidekiq cares about the stop budget.
+  if (!drains_main_child(c.drain, c.command_runs_sidekiq)) return;
+  auto plan = plan_stop({c.stop_timeout, c.sidekiq_timeout, c.shutdown_margin});
+  if (!plan.room_to_drain) {
+    c.warnings.push_back(fmt::format(
+        "stop.stop_timeout {} leaves no room to drain (sidekiq_timeout {} + shutdown_margin {}): "
+        "on SIGTERM, Sidekiq gets TERM at once",
+        format_duration(c.stop_timeout), format_duration(c.sidekiq_timeout),
+        format_duration(c.shutdown_margin)));
+  }
+  if (plan.kill_early) {
+    c.warnings.push_back(
+        fmt::format("stop.stop_timeout {} is too short to drain anything: SIGKILL comes at {}",
+                    format_duration(c.stop_timeout), format_duration(plan.kill_after)));
+  }
+}
+
+}  // namespace
+
+std::string_view key_name(Key key) {
+  switch (key) {
+    case Key::Subreaper:
+      return "subreaper";
+    case Key::ProcessGroup:
+      return "process_group";
+    case Key::RemapExit:
+      return "remap_exit";
+    case Key::ParentDeathSignal:
+      return "parent_death_signal";
+    case Key::Verbosity:
+      return "verbosity";
+    case Key::WarnOnReap:
+      return "warn_on_reap";
+    case Key::LogFormat:
+      return "log_format";
+    case Key::ExitGrace:
+      return "exit_grace";
+    case Key::SignalsRewrite:
+      return "signals.rewrite";
+    case Key::StopDrain:
+      return "stop.drain";
+    case Key::StopTimeout:
+      return "stop.stop_timeout";
+    case Key::SidekiqTimeout:
+      return "stop.sidekiq_timeout";
+    case Key::ShutdownMargin:
+      return "stop.shutdown_margin";
+    case Key::PollInterval:
+      return "stop.poll_interval";
+    case Key::RedisUrl:
+      return "redis.url";
+    case Key::RedisCaFile:
+      return "redis.ca_file";
+    case Key::RedisTlsVerify:
+      return "redis.tls_verify";
+    case Key::RedisConnectTimeout:
+      return "redis.connect_timeout";
+    case Key::RedisCommandTimeout:
+      return "redis.command_timeout";
+  }
+  return "?";
+}
+
+std::string_view layer_name(Origin::Layer layer) {
+  switch (layer) {
+    case Layer::File:
+      return "file";
+    case Layer::Env:
+      return "env";
+    case Layer::Flag:
+      return "flag";
+    case Layer::Command:
+      return "command";
+    case Layer::Default:
+      break;
+  }
+  return "default";
+}
+
+MachineConfig machine_config(const Config& c) {
+  return {.process_group = c.process_group,
+          .remap_exit = c.remap_exit,
+          .rewrite = c.rewrite,
+          .warn_on_reap = c.warn_on_reap,
+          .exit_grace = c.exit_grace,
+          .drain = c.drain,
+          .command_runs_sidekiq = c.command_runs_sidekiq,
+          .stop_timeout = c.stop_timeout,
+          .sidekiq_timeout = c.sidekiq_timeout,
+          .shutdown_margin = c.shutdown_margin};
+}
+
+std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
+                                              const GetEnv& getenv) {
+  Loaded loaded;
+  std::vector<std::string> args = raw_args;
+  if (!args.empty() && args[0] == "check-config") {
+    loaded.mode = Mode::CheckConfig;
+    args.erase(args.begin());
+  }
+  auto parsed = parse_flags(args);
+  if (auto* e = std::get_if<ConfigError>(&parsed)) return *e;
+  const auto& flags = std::get<FlagValues>(parsed);
+  if (flags.help) return Loaded{Mode::Help, {}};
+  if (flags.version) return Loaded{Mode::Version, {}};
+
+  Config& c = loaded.config;
+  c.command = flags.command;
+  bool explicit_file = false;
+  if (auto path = choose_config_file(flags, getenv, explicit_file)) {
+    std::error_code ec;
+    if (explicit_file && !std::filesystem::is_regular_file(*path, ec)) {
+      return ConfigError{fmt::format("quiesce: config file {}: no such file", *path)};
+    }
+    if (auto e = apply_file(c, *path)) return *e;
+  }
+  if (auto e = apply_env(c, getenv)) return *e;
+  if (auto e = apply_flags(c, flags)) return *e;
+  if (loaded.mode == Mode::Run && c.command.empty()) {
+    return ConfigError{"quiesce: no command given (usage: quiesce [options] -- command [args...])"};
+  }
+  derive(c, getenv);
+  return loaded;
+}
+
+std::string describe_config(const Config& c) {
+  std::string out;
+  if (!c.config_file.empty()) out += fmt::format("# config file: {}\n", c.config_file);
+  for (const auto& spec : specs()) {
+    std::string origin = "default";
+    if (auto it = c.origins.find(spec.key); it != c.origins.end()) {
+      origin = fmt::format("{} {}", layer_name(it->second.layer), it->second.detail);
+    }
+    out += fmt::format("{:<22} = {:<34} # {}\n", key_name(spec.key), spec.show(c), origin);
+  }
+  out += fmt::format("{:<22} = [{}]\n", "command", fmt::join(c.command, ", "));
+  for (const auto& w : c.warnings) out += fmt::format("# warning: {}\n", w);
+  return out;
+}
+
+std::string usage_text() {
+  using namespace defaults;
+  return fmt::format(R"(usage: quiesce [options] [--] command [args...]
+       quiesce check-config [options] [-- command [args...]]
+
+A PID 1 for Sidekiq containers: spawns the command, reaps zombies, forwards
+signals, and turns the orchestrator's SIGTERM into a Sidekiq drain that ends
+before the stop budget runs out.
+
+tini-compatible:
+  -s, --subreaper               register as child subreaper
+  -g, --process-group           forward signals to the child's process group
+  -e, --remap-exit CODE         exit 0 when the child exits with CODE (repeatable)
+  -p, --parent-death-signal SIG signal to get when quiesce's parent dies
+  -v                            more logging (repeatable)
+  -w, --warn-on-reap            warn about every reaped zombie
+  -h, --help                    this text
+      --version                 print the version
+
+quiesce:
+      --config FILE             TOML config file (default {config} if present)
+      --verbosity N             0 errors .. 4 trace
+      --log-format text|json    log format on stderr
+      --exit-grace DURATION     time others get after the main child exits ({grace})
+      --rewrite FROM:TO         forward signal FROM as TO (repeatable)
+      --drain auto|always|never the Sidekiq stop (auto: when Sidekiq is found)
+      --stop-timeout DURATION   the orchestrator's SIGTERM-to-SIGKILL budget ({budget})
+      --sidekiq-timeout DURATION Sidekiq's -t (read from the command, else {sidekiq})
+      --shutdown-margin DURATION room for Sidekiq to requeue and exit ({margin})
+      --poll-interval DURATION  how often the drain is read ({poll})
+      --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
+      --redis-ca-file FILE      CA bundle for rediss://
+      --redis-tls-verify BOOL   verify the server's certificate (true)
+      --redis-connect-timeout DURATION  ({connect})
+      --redis-command-timeout DURATION  ({command})
+
+Every option has an environment variable (QUIESCE_*) and a config key:
+run `quiesce check-config` to see them all and where each value came from.
+)",
+                     fmt::arg("config", kConfigFile),
+                     fmt::arg("grace", format_duration(kExitGrace)),
+                     fmt::arg("budget", format_duration(kStopTimeout)),
+                     fmt::arg("sidekiq", format_duration(kSidekiqTimeout)),
+                     fmt::arg("margin", format_duration(kShutdownMargin)),
+                     fmt::arg("poll", format_duration(kPollInterval)),
+                     fmt::arg("connect", format_duration(kRedisConnectTimeout)),
+                     fmt::arg("command", format_duration(kRedisCommandTimeout)));
+}
+
+}  // namespace quiesce

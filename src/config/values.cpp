@@ -1,0 +1,164 @@
+#include "quiesce/config/values.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "quiesce/config/duration.hpp"
+#include "quiesce/core/signal_names.hpp"
+#include "quiesce/redis/url.hpp"
+#include "quiesce/sidekiq/args.hpp"
+
+namespace quiesce {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find(sep, start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view part = text.substr(start, end - start);
+    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.front()))) {
+      part.remove_prefix(1);
+    }
+    while (!part.empty() && std::isspace(static_cast<unsigned char>(part.back()))) {
+      part.remove_suffix(1);
+    }
+    parts.push_back(part);
+    start = end + 1;
+  }
+  return parts;
+}
+
+std::optional<int> parse_int(std::string_view text) {
+  int value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+}  // namespace
+
+Parsed<bool> parse_bool_value(std::string_view text) {
+  auto t = lower(text);
+  if (t == "true" || t == "1" || t == "yes" || t == "on") return true;
+  if (t == "false" || t == "0" || t == "no" || t == "off") return false;
+  return Problem{fmt::format("'{}' is not a boolean (use true or false)", text)};
+}
+
+Parsed<Duration> parse_duration_value(std::string_view text) {
+  if (auto d = parse_duration(text)) return *d;
+  return Problem{fmt::format("'{}' is not a duration (use 30, 30s, 1m30s or 500ms)", text)};
+}
+
+Parsed<Duration> parse_positive_duration(std::string_view text) {
+  auto parsed = parse_duration_value(text);
+  if (auto* d = std::get_if<Duration>(&parsed); d && d->count() == 0) {
+    return Problem{fmt::format("'{}' must be longer than zero", text)};
+  }
+  return parsed;
+}
+
+Parsed<int> parse_signal_value(std::string_view text) {
+  if (text.empty()) return 0;  // none, as the default shows it
+  if (auto s = parse_signal(text)) return *s;
+  return Problem{fmt::format("'{}' is not a signal name or number (e.g. TERM, SIGKILL, 9)", text)};
+}
+
+Parsed<int> parse_verbosity(std::string_view text) {
+  auto v = parse_int(text);
+  if (!v || *v < 0 || *v > 4)
+    return Problem{fmt::format("'{}' is not a verbosity from 0 to 4", text)};
+  return *v;
+}
+
+Parsed<std::set<int>> parse_exit_codes(std::string_view text) {
+  std::set<int> codes;
+  if (text.empty()) return codes;  // `remap_exit = []`
+  for (auto part : split(text, ',')) {
+    auto code = parse_int(part);
+    if (!code || *code < 0 || *code > 255) {
+      return Problem{fmt::format("'{}' is not an exit code from 0 to 255", part)};
+    }
+    codes.insert(*code);
+  }
+  return codes;
+}
+
+Parsed<std::map<int, int>> parse_rewrites(std::string_view text) {
+  std::map<int, int> map;
+  if (text.empty()) return map;
+  for (auto part : split(text, ',')) {
+    auto colon = part.find(':');
+    if (colon == std::string_view::npos) {
+      return Problem{fmt::format("'{}' is not a rewrite (use FROM:TO, e.g. TERM:QUIT)", part)};
+    }
+    auto from = parse_signal(part.substr(0, colon));
+    auto to = parse_signal(part.substr(colon + 1));
+    if (!from)
+      return Problem{fmt::format("'{}' is not a signal name or number", part.substr(0, colon))};
+    if (!to)
+      return Problem{fmt::format("'{}' is not a signal name or number", part.substr(colon + 1))};
+    map[*from] = *to;
+  }
+  return map;
+}
+
+Parsed<LogFormat> parse_log_format(std::string_view text) {
+  auto t = lower(text);
+  if (t == "text") return LogFormat::Text;
+  if (t == "json") return LogFormat::Json;
+  return Problem{fmt::format("'{}' is not a log format (use text or json)", text)};
+}
+
+Parsed<DrainMode> parse_drain_mode(std::string_view text) {
+  auto t = lower(text);
+  if (t == "auto") return DrainMode::Auto;
+  if (t == "always") return DrainMode::Always;
+  if (t == "never") return DrainMode::Never;
+  return Problem{fmt::format("'{}' is not a drain mode (use auto, always or never)", text)};
+}
+
+std::string_view drain_mode_name(DrainMode mode) {
+  switch (mode) {
+    case DrainMode::Always:
+      return "always";
+    case DrainMode::Never:
+      return "never";
+    case DrainMode::Auto:
+      break;
+  }
+  return "auto";
+}
+
+Parsed<std::string> parse_redis_url_value(std::string_view text) {
+  auto parsed = redis::parse_url(text);
+  if (auto* problem = std::get_if<std::string>(&parsed)) return Problem{*problem};
+  return std::string(text);
+}
+
+Parsed<std::string> parse_string_value(std::string_view text) {
+  return std::string(text);
+}
+
+std::string redact_url(const std::string& url) {
+  auto parsed = redis::parse_url(url);
+  if (auto* u = std::get_if<redis::Url>(&parsed)) return u->redacted();
+  return "(unreadable URL)";
+}
+
+std::optional<int> sidekiq_timeout_in_command(const std::vector<std::string>& command) {
+  return sidekiq_timeout_from_argv(command);
+}
+
+}  // namespace quiesce

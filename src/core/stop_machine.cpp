@@ -1,0 +1,378 @@
+#include "quiesce/core/stop_machine.hpp"
+
+#include <algorithm>
+#include <csignal>
+
+#include "quiesce/core/drain_policy.hpp"
+#include "quiesce/core/exit_status.hpp"
+
+namespace quiesce {
+namespace {
+
+// How long a wrapper shell gets, once Sidekiq is gone, to finish on its own
+// (reap Sidekiq, run the rest of its script) before it is sent TERM.
+constexpr Duration kWrapperGrace{1000};
+// A Sidekiq that was still booting at the SIGTERM has no title yet, or no
+// identity in Redis before its first heartbeat; looking again this often
+// during the drain finds it without adding to Redis's load.
+constexpr Duration kFindAgainEvery{2500};
+
+}  // namespace
+
+StopMachine::StopMachine(MachineConfig config)
+    : config_(std::move(config)),
+      plan_(plan_stop({config_.stop_timeout, config_.sidekiq_timeout, config_.shutdown_margin})) {}
+
+const std::vector<Action>& StopMachine::step(const Event& event) {
+  out_.clear();
+  if (phase_ != Phase::Exited) {
+    std::visit([this](const auto& e) { on(e); }, event);
+  }
+  return out_;
+}
+
+// ---- events ----------------------------------------------------------------
+
+void StopMachine::on(const ev::Started& e) {
+  main_pid_ = e.main_pid;
+}
+
+void StopMachine::on(const ev::SignalReceived& e) {
+  if (!is_stop_signal(e.signo)) return forward(e.signo);
+  switch (phase_) {
+    case Phase::Running:
+      if (main_status_) return forward(e.signo);  // nothing left to drain
+      return begin_stop(e);
+    case Phase::Finding:
+    case Phase::Draining:
+      tell(fact::SecondSignal{e.signo});
+      return send_term(e.now, TermReason::SecondSignal);
+    case Phase::Terminating:
+    case Phase::Forwarding:
+    case Phase::Exited:
+      return forward(e.signo);
+  }
+}
+
+void StopMachine::on(const ev::Reaped& e) {
+  for (auto [pid, status] : e.exited) {
+    if (pid == main_pid_) {
+      main_exited_with(status);
+    } else if (auto it = tracked_.find(pid); it != tracked_.end()) {
+      it->second.alive = false;
+      tell(fact::SidekiqExited{pid, status, e.now - t0_});
+    } else {
+      tell(fact::Reaped{pid, status, config_.warn_on_reap});
+    }
+  }
+  if (main_status_) {
+    maybe_exit(e.others_remain, e.now);
+  } else {
+    after_sidekiq_gone(e.now);
+  }
+}
+
+void StopMachine::on(const ev::TimerFired& e) {
+  switch (e.id) {
+    case TimerId::Term:
+      if (phase_ == Phase::Draining || phase_ == Phase::Finding) {
+        send_term(e.now, TermReason::Deadline);
+      }
+      return;
+    case TimerId::Kill:
+      if (stop_active()) kill_everything(e.now, KillReason::StopBudget);
+      return;
+    case TimerId::Grace:
+      if (grace_active_) kill_everything(e.now, KillReason::ExitGrace);
+      return;
+    case TimerId::Wrapper:
+      return term_wrapper(e.now);
+  }
+}
+
+void StopMachine::on(const ev::SidekiqsFound& e) {
+  if (!stop_active()) return;
+  track(e.found);
+  if (phase_ == Phase::Finding) {
+    if (tracked_.empty()) return fall_back_when_nothing_found(e.now);
+    phase_ = Phase::Draining;
+    term_if_due(e.now);
+  }
+}
+
+void StopMachine::on(const ev::Readings& e) {
+  if (phase_ != Phase::Draining && phase_ != Phase::Terminating) return;
+  bool progressed = false;
+  for (const auto& r : e.readings) {
+    auto it = tracked_.find(r.pid);
+    if (it == tracked_.end()) continue;
+    bool was_alive = it->second.alive;
+    update_from_reading(it->second, r, progressed);
+    if (was_alive && !it->second.alive) tell(fact::ProcessGone{r.pid, e.now - t0_});
+  }
+  if (progressed) tell_progress(e.now);
+  if (phase_ == Phase::Draining) check_drained(e.now);
+  if (phase_ == Phase::Draining) find_again(e.now);
+  after_sidekiq_gone(e.now);
+}
+
+// ---- the stop --------------------------------------------------------------
+
+bool StopMachine::is_stop_signal(int signo) const {
+  return config_.drain != DrainMode::Never && (signo == SIGTERM || signo == SIGINT);
+}
+
+bool StopMachine::stop_active() const {
+  return phase_ == Phase::Finding || phase_ == Phase::Draining || phase_ == Phase::Terminating;
+}
+
+void StopMachine::begin_stop(const ev::SignalReceived& e) {
+  phase_ = Phase::Finding;
+  t0_ = e.now;
+  t0_wall_ = e.wall;
+  term_at_ = t0_ + plan_.term_after;
+  kill_at_ = t0_ + plan_.kill_after;
+  stop_signal_ = e.signo;
+  emit(act::ArmTimer{TimerId::Term, term_at_});
+  emit(act::ArmTimer{TimerId::Kill, kill_at_});
+  last_find_ = e.now;
+  emit(act::FindSidekiqs{});
+}
+
+// Titles are read from /proc, so they are looked for again every time; Redis
+// is asked again only while a process is known by its title alone, since its
+// identity is what names the running jobs.
+void StopMachine::find_again(Instant now) {
+  if (now - last_find_ < kFindAgainEvery) return;
+  last_find_ = now;
+  bool unnamed = std::any_of(tracked_.begin(), tracked_.end(), [](const auto& kv) {
+    return kv.second.alive && kv.second.identity.empty();
+  });
+  emit(act::FindSidekiqs{unnamed});
+}
+
+void StopMachine::track(const std::vector<FoundProcess>& found) {
+  std::vector<pid_t> fresh;
+  bool changed = false;
+  for (const auto& f : found) {
+    auto [it, inserted] = tracked_.try_emplace(f.pid);
+    Tracked& t = it->second;
+    if (inserted) {
+      t.by = f.by;
+      fresh.push_back(f.pid);
+      changed = true;
+    }
+    if (!f.identity.empty() && t.identity != f.identity) {
+      t.identity = f.identity;
+      changed = true;
+    }
+  }
+  if (!changed) return;
+  // Told once Sidekiq is found (the first scan answers at once), so a
+  // container without it reads "no Sidekiq", not a plan it will not follow.
+  if (phase_ == Phase::Finding) {
+    tell(fact::StopPlanned{stop_signal_, term_at_ - t0_, kill_at_ - t0_, config_.stop_timeout,
+                           config_.sidekiq_timeout, config_.shutdown_margin});
+  }
+  if (!fresh.empty()) {
+    std::vector<FoundBy> by;
+    for (pid_t p : fresh) by.push_back(tracked_[p].by);
+    tell(fact::SidekiqFound{fresh, std::move(by)});
+    // TSTP only to these processes, never to a group: a shell wrapper that
+    // does not trap TSTP would be stopped, not quieted.
+    if (phase_ == Phase::Finding || phase_ == Phase::Draining) {
+      signal_pids(fresh, SIGTSTP);
+      tell(fact::TstpSent{fresh});
+    } else if (phase_ == Phase::Terminating) {
+      term_and_continue(act::Signal::To::Pids, fresh);
+      tell(fact::TermSent{TermTarget::LateFound, term_reason_, fresh, Duration{0}, Duration{0}});
+    }
+  }
+  std::vector<FoundProcess> targets;
+  for (const auto& [pid, t] : tracked_) targets.push_back({pid, t.by, t.identity});
+  emit(act::Watch{std::move(targets), t0_wall_});
+}
+
+void StopMachine::fall_back_when_nothing_found(Instant now) {
+  if (drains_main_child(config_.drain, config_.command_runs_sidekiq) && !main_status_) {
+    tell(fact::DrainingMainChild{});
+    track({{main_pid_, FoundBy::MainChild, ""}});
+    phase_ = Phase::Draining;
+    term_if_due(now);
+    return;
+  }
+  // Not a Sidekiq container: behave exactly as tini would.
+  phase_ = Phase::Forwarding;
+  emit(act::CancelTimer{TimerId::Term});
+  emit(act::CancelTimer{TimerId::Kill});
+  tell(fact::NoSidekiq{});
+  forward(SIGTERM);
+}
+
+// The TERM deadline may already have passed when Sidekiq is found: at once
+// when the budget has no room to drain, or when the scan came late.
+void StopMachine::term_if_due(Instant now) {
+  if (now < term_at_) return;
+  send_term(now, plan_.room_to_drain ? TermReason::Deadline : TermReason::NoRoom);
+}
+
+// Only Sidekiq gets the TERM. A wrapper shell around it is left alone, so
+// `sh -c "sidekiq ...; cleanup"` still runs its cleanup; it gets the
+// orchestrator's TERM once Sidekiq is gone (see after_sidekiq_gone).
+std::vector<pid_t> StopMachine::live_targets() const {
+  std::vector<pid_t> pids;
+  for (const auto& [pid, t] : tracked_) {
+    if (t.alive) pids.push_back(pid);
+  }
+  return pids;
+}
+
+void StopMachine::after_sidekiq_gone(Instant now) {
+  if (phase_ != Phase::Terminating || wrapper_timer_armed_ || main_status_) return;
+  if (tracked_.count(main_pid_)) return;  // the main child is Sidekiq: it had its TERM
+  if (!live_targets().empty()) return;
+  wrapper_timer_armed_ = true;
+  emit(act::ArmTimer{TimerId::Wrapper, now + kWrapperGrace});
+}
+
+void StopMachine::term_wrapper(Instant now) {
+  if (phase_ != Phase::Terminating || main_status_) return;
+  term_and_continue(act::Signal::To::Pids, {main_pid_});
+  tell(fact::TermSent{TermTarget::Wrapper, term_reason_, {main_pid_}, now - t0_, kill_at_ - now});
+}
+
+void StopMachine::send_term(Instant now, TermReason reason) {
+  phase_ = Phase::Terminating;
+  term_sent_at_ = now;
+  term_reason_ = reason;
+  emit(act::CancelTimer{TimerId::Term});
+  auto pids = live_targets();
+  if (!pids.empty()) term_and_continue(act::Signal::To::Pids, pids);
+  tell(fact::TermSent{TermTarget::Sidekiq, reason, std::move(pids), now - t0_, kill_at_ - now});
+  after_sidekiq_gone(now);
+}
+
+void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed) {
+  if (!r.alive) {
+    t.alive = false;
+    return;
+  }
+  // Only what a heartbeat wrote after the TSTP counts, for the drain and for
+  // the progress alike: earlier readings describe a process still taking
+  // work.
+  if (r.heartbeat && r.heartbeat->beat > t.last_beat && r.heartbeat->beat > t0_wall_) {
+    t.last_beat = r.heartbeat->beat;
+    t.heartbeat_busy = r.heartbeat->busy;
+    t.jobs = r.heartbeat->jobs;
+    progressed = true;
+    if (r.heartbeat->quiet && r.heartbeat->busy == 0) t.drained = true;
+  }
+  if (r.title && r.title->stopping) {
+    bool changed = !t.last_title || t.last_title->busy != r.title->busy;
+    // Sidekiq retitles itself a moment before it writes the same heartbeat
+    // to Redis, which also names the jobs: the title tells the progress only
+    // while Redis has nothing to say about this process, so one heartbeat
+    // makes one progress line.
+    if (changed && !r.heartbeat) progressed = true;
+    t.last_title = r.title;
+    // "stopping" is only written once the process is quiet, and the busy
+    // count beside it comes from the same heartbeat.
+    if (r.title->busy == 0) t.drained = true;
+  }
+}
+
+void StopMachine::tell_progress(Instant now) {
+  fact::DrainProgress progress{now - t0_, 0, {}};
+  for (const auto& [pid, t] : tracked_) {
+    if (!t.alive || t.drained) continue;
+    // Both sources come from the same heartbeat; Redis also names the jobs.
+    progress.busy += t.heartbeat_busy ? *t.heartbeat_busy : (t.last_title ? t.last_title->busy : 0);
+    for (const auto& j : t.jobs) progress.jobs.push_back({pid, j});
+  }
+  tell(std::move(progress));
+}
+
+void StopMachine::check_drained(Instant now) {
+  bool all = std::all_of(tracked_.begin(), tracked_.end(),
+                         [](const auto& kv) { return !kv.second.alive || kv.second.drained; });
+  if (all && !tracked_.empty()) send_term(now, TermReason::Drained);
+}
+
+// ---- lifetime --------------------------------------------------------------
+
+void StopMachine::main_exited_with(int status) {
+  main_status_ = status;
+  if (auto it = tracked_.find(main_pid_); it != tracked_.end()) it->second.alive = false;
+  tell(fact::MainChildExited{main_pid_, status});
+}
+
+void StopMachine::maybe_exit(bool others_remain, Instant now) {
+  if (!others_remain) return exit_now(main_exit_code(), now);
+  if (grace_active_) return;
+  // During a stop the budget's own SIGKILL bounds the wait. Once Sidekiq has
+  // its TERM, whatever outlives the main child is asked to stop too.
+  if (phase_ == Phase::Terminating && !leftovers_termed_) {
+    leftovers_termed_ = true;
+    term_and_continue(act::Signal::To::Descendants, {});
+    tell(fact::TermSent{TermTarget::Leftovers, term_reason_, {}, now - t0_, kill_at_ - now});
+  }
+  if (stop_active()) return;
+  start_grace(now);
+}
+
+void StopMachine::start_grace(Instant now) {
+  grace_active_ = true;
+  term_and_continue(act::Signal::To::Descendants, {});
+  emit(act::ArmTimer{TimerId::Grace, now + config_.exit_grace});
+  tell(fact::GraceStarted{config_.exit_grace});
+}
+
+void StopMachine::kill_everything(Instant now, KillReason why) {
+  emit(act::Signal{act::Signal::To::Descendants, {}, SIGKILL});
+  tell(fact::KillSent{why});
+  exit_now(main_status_ ? main_exit_code() : 128 + SIGKILL, now);
+}
+
+int StopMachine::main_exit_code() const {
+  return main_status_ ? exit_code_for(*main_status_, config_.remap_exit) : 0;
+}
+
+void StopMachine::exit_now(int code, Instant now) {
+  if (stop_active()) {
+    std::optional<Duration> term_at;
+    if (term_sent_at_) term_at = *term_sent_at_ - t0_;
+    tell(fact::StopDone{now - t0_, code, term_at, term_reason_});
+  }
+  tell(fact::Exiting{code});
+  phase_ = Phase::Exited;
+  emit(act::StopWatching{});
+  emit(act::Exit{code});
+}
+
+void StopMachine::signal_pids(std::vector<pid_t> pids, int signo) {
+  emit(act::Signal{act::Signal::To::Pids, std::move(pids), signo});
+}
+
+// A process stopped by a stray TSTP must wake up to act on the TERM.
+void StopMachine::term_and_continue(act::Signal::To to, std::vector<pid_t> pids) {
+  emit(act::Signal{to, pids, SIGTERM});
+  emit(act::Signal{to, std::move(pids), SIGCONT});
+}
+
+// ---- plain forwarding ------------------------------------------------------
+
+void StopMachine::forward(int signo) {
+  auto rewritten = config_.rewrite.find(signo);
+  int to_send = rewritten == config_.rewrite.end() ? signo : rewritten->second;
+  act::Signal s;
+  s.signo = to_send;
+  if (main_status_) {
+    s.to = act::Signal::To::Descendants;  // the main child is gone; its survivors are the workload
+  } else {
+    s.to = config_.process_group ? act::Signal::To::ChildGroup : act::Signal::To::Child;
+  }
+  emit(std::move(s));
+  tell(fact::SignalForwarded{signo, to_send});
+}
+
+}  // namespace quiesce

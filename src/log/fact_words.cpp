@@ -1,0 +1,200 @@
+#include "quiesce/log/fact_words.hpp"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include "quiesce/core/overload.hpp"
+#include "quiesce/core/signal_names.hpp"
+
+namespace quiesce {
+namespace {
+
+using json = nlohmann::json;
+
+std::string describe_status(int status) {
+  if (WIFSIGNALED(status)) return fmt::format("was killed by SIG{}", signal_name(WTERMSIG(status)));
+  return fmt::format("exited with code {}", WEXITSTATUS(status));
+}
+
+json status_fields(pid_t pid, int status) {
+  json f = {{"pid", pid}};
+  if (WIFSIGNALED(status)) {
+    f["signal"] = signal_name(WTERMSIG(status));
+  } else {
+    f["code"] = WEXITSTATUS(status);
+  }
+  return f;
+}
+
+const char* kill_reason_text(KillReason why) {
+  return why == KillReason::ExitGrace ? "exit_grace ran out" : "the stop budget ran out";
+}
+
+LogLine line(Level level, const Fact& f, std::string message, json fields = json::object()) {
+  return make_log(level, event_name(f), std::move(message), std::move(fields));
+}
+
+LogLine term_line(const Fact& f, const fact::TermSent& t) {
+  switch (t.target) {
+    case TermTarget::LateFound:
+      return line(Level::Info, f,
+                  fmt::format("TERM sent to late-found {}", fmt::join(t.pids, ", ")),
+                  {{"pids", t.pids}, {"reason", term_reason_name(t.reason)}});
+    case TermTarget::Wrapper:
+      return line(Level::Info, f,
+                  fmt::format("Sidekiq is gone but main child {} still runs: TERM sent to it",
+                              fmt::join(t.pids, ", ")),
+                  {{"pids", t.pids}, {"reason", "forward"}, {"at_s", seconds(t.at)}});
+    case TermTarget::Leftovers:
+      return line(Level::Info, f, "main child is gone: TERM sent to the processes it left",
+                  {{"reason", "leftovers"}, {"at_s", seconds(t.at)}});
+    case TermTarget::Sidekiq:
+      break;
+  }
+  const char* reason = term_reason_name(t.reason);
+  return line(Level::Info, f,
+              fmt::format("TERM sent to {} {:.1f}s into the stop ({}); SIGKILL in {:.1f}s if "
+                          "still running",
+                          fmt::join(t.pids, ", "), seconds(t.at), reason, seconds(t.kill_in)),
+              {{"pids", t.pids}, {"reason", reason}, {"at_s", seconds(t.at)}});
+}
+
+LogLine progress_line(const Fact& f, const fact::DrainProgress& p) {
+  json jobs = json::array();
+  std::vector<std::string> described;
+  for (const auto& [pid, j] : p.jobs) {
+    jobs.push_back({{"pid", pid},
+                    {"class", j.job_class},
+                    {"jid", j.jid},
+                    {"queue", j.queue},
+                    {"running_s", j.running_seconds}});
+    described.push_back(
+        fmt::format("{} {} on {} for {:.0f}s", j.job_class, j.jid, j.queue, j.running_seconds));
+  }
+  std::string detail = described.empty() ? "" : fmt::format(": {}", fmt::join(described, "; "));
+  return line(Level::Info, f,
+              fmt::format("drain at {:.1f}s: {} job{} still running{}", seconds(p.at), p.busy,
+                          p.busy == 1 ? "" : "s", detail),
+              {{"busy", p.busy}, {"jobs", jobs}, {"at_s", seconds(p.at)}});
+}
+
+LogLine stop_done_line(const Fact& f, const fact::StopDone& d) {
+  json fields = {{"code", d.code}, {"stop_s", seconds(d.took)}};
+  std::string term = "TERM never sent";
+  if (d.term_at) {
+    term =
+        fmt::format("TERM at {:.1f}s ({})", seconds(*d.term_at), term_reason_name(d.term_reason));
+    fields["term_at_s"] = seconds(*d.term_at);
+    fields["term_reason"] = term_reason_name(d.term_reason);
+  }
+  return line(Level::Info, f,
+              fmt::format("stop done in {:.1f}s: {}; exit code {}", seconds(d.took), term, d.code),
+              fields);
+}
+
+}  // namespace
+
+Level level_of(const Fact& fact) {
+  return std::visit(Overload{
+                        [](const fact::SecondSignal&) { return Level::Warn; },
+                        [](const fact::KillSent&) { return Level::Error; },
+                        [](const fact::Reaped& r) { return r.warn ? Level::Warn : Level::Debug; },
+                        [](const fact::SignalForwarded&) { return Level::Debug; },
+                        [](const auto&) { return Level::Info; },
+                    },
+                    fact);
+}
+
+LogLine word(const Fact& fact) {
+  const Level level = level_of(fact);
+  return std::visit(
+      Overload{
+          [&](const fact::StopPlanned& p) {
+            return line(
+                level, fact,
+                fmt::format("SIG{}: stopping Sidekiq: TSTP now, TERM when drained or in "
+                            "{}s at the latest, SIGKILL in {}s (stop_timeout {}, "
+                            "sidekiq_timeout {}, shutdown_margin {})",
+                            signal_name(p.signo), format_seconds(p.term_in),
+                            format_seconds(p.kill_in), format_duration(p.stop_timeout),
+                            format_duration(p.sidekiq_timeout), format_duration(p.shutdown_margin)),
+                {{"term_in_s", seconds(p.term_in)}, {"kill_in_s", seconds(p.kill_in)}});
+          },
+          [&](const fact::SecondSignal& s) {
+            return line(
+                level, fact,
+                fmt::format("SIG{} again during the drain: TERM now", signal_name(s.signo)));
+          },
+          [&](const fact::SidekiqFound& s) {
+            json by = json::array();
+            for (FoundBy b : s.by) by.push_back(found_by_name(b));
+            const char* first = s.by.empty() ? "title" : found_by_name(s.by.front());
+            return line(level, fact,
+                        fmt::format("Sidekiq process{} {} found by {}",
+                                    s.pids.size() > 1 ? "es" : "", fmt::join(s.pids, ", "), first),
+                        {{"pids", s.pids}, {"by", by}});
+          },
+          [&](const fact::TstpSent& t) {
+            return line(level, fact,
+                        fmt::format("TSTP sent to {}: no new jobs", fmt::join(t.pids, ", ")),
+                        {{"pids", t.pids}});
+          },
+          [&](const fact::DrainProgress& p) { return progress_line(fact, p); },
+          [&](const fact::TermSent& t) { return term_line(fact, t); },
+          [&](const fact::DrainingMainChild&) {
+            return line(level, fact, "no Sidekiq process title found yet: draining the main child");
+          },
+          [&](const fact::NoSidekiq&) {
+            return line(level, fact, "no Sidekiq process found: forwarding SIGTERM to the child");
+          },
+          [&](const fact::SidekiqExited& e) {
+            return line(level, fact,
+                        fmt::format("Sidekiq {} {}, {:.1f}s into the stop", e.pid,
+                                    describe_status(e.status), seconds(e.at)),
+                        status_fields(e.pid, e.status));
+          },
+          [&](const fact::ProcessGone& g) {
+            return line(
+                level, fact,
+                fmt::format("Sidekiq {} is gone, {:.1f}s into the stop", g.pid, seconds(g.at)),
+                {{"pid", g.pid}});
+          },
+          [&](const fact::MainChildExited& e) {
+            return line(level, fact,
+                        fmt::format("main child {} {}", e.pid, describe_status(e.status)),
+                        status_fields(e.pid, e.status));
+          },
+          [&](const fact::Reaped& r) {
+            return line(level, fact,
+                        fmt::format("reaped zombie {} ({})", r.pid, describe_status(r.status)),
+                        status_fields(r.pid, r.status));
+          },
+          [&](const fact::GraceStarted& g) {
+            return line(level, fact,
+                        fmt::format("main child is gone but other processes remain: TERM sent, "
+                                    "SIGKILL in {}",
+                                    format_duration(g.grace)),
+                        {{"grace_s", seconds(g.grace)}});
+          },
+          [&](const fact::KillSent& k) {
+            return line(
+                level, fact,
+                fmt::format("{}: SIGKILL to every remaining process", kill_reason_text(k.why)),
+                {{"why", kill_reason_text(k.why)}});
+          },
+          [&](const fact::StopDone& d) { return stop_done_line(fact, d); },
+          [&](const fact::Exiting& e) {
+            return line(level, fact, fmt::format("exiting with code {}", e.code),
+                        {{"code", e.code}});
+          },
+          [&](const fact::SignalForwarded& s) {
+            return line(level, fact,
+                        fmt::format("SIG{} forwarded as SIG{}", signal_name(s.received),
+                                    signal_name(s.sent)),
+                        {{"signal", signal_name(s.sent)}, {"received", signal_name(s.received)}});
+          },
+      },
+      fact);
+}
+
+}  // namespace quiesce

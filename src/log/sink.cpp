@@ -1,0 +1,72 @@
+#include "quiesce/log/sink.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <ctime>
+
+#include "quiesce/log/fact_words.hpp"
+
+namespace quiesce {
+namespace {
+
+const char* level_name(Level level) {
+  switch (level) {
+    case Level::Error:
+      return "error";
+    case Level::Warn:
+      return "warn";
+    case Level::Info:
+      return "info";
+    case Level::Debug:
+      return "debug";
+    case Level::Trace:
+      return "trace";
+  }
+  return "info";
+}
+
+std::string utc_timestamp() {
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
+}
+
+}  // namespace
+
+LogSink::LogSink(LogFormat format, int verbosity, std::FILE* out)
+    : format_(format), verbosity_(verbosity), out_(out) {}
+
+std::string LogSink::render_text(const LogLine& line, const std::string& timestamp) {
+  return fmt::format("quiesce {} {:<5} {}: {}\n", timestamp, level_name(line.level), line.event,
+                     line.message);
+}
+
+std::string LogSink::render_json(const LogLine& line, const std::string& timestamp) {
+  nlohmann::json j = line.fields.is_object() ? line.fields : nlohmann::json::object();
+  j["time"] = timestamp;
+  j["level"] = level_name(line.level);
+  j["event"] = line.event;
+  j["msg"] = line.message;
+  // Replace, not throw, on bytes that are not UTF-8 (a process title can hold any).
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+void LogSink::write(const LogLine& line) const {
+  if (!enabled(line.level)) return;
+  auto ts = utc_timestamp();
+  auto text = format_ == LogFormat::Json ? render_json(line, ts) : render_text(line, ts);
+  // One write per line, so lines from quiesce and its child never interleave mid-line.
+  std::fwrite(text.data(), 1, text.size(), out_);
+  std::fflush(out_);
+}
+
+void LogSink::tell(const Fact& fact) const {
+  if (enabled(level_of(fact))) write(word(fact));
+}
+
+}  // namespace quiesce

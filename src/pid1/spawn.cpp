@@ -1,0 +1,69 @@
+#include "quiesce/pid1/spawn.hpp"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+namespace quiesce {
+namespace {
+
+// Only async-signal-safe calls from here on: the parent may have threads
+// (libuv's pool), so the child must not touch malloc or stdio locks.
+void write_all(const char* s) {
+  size_t len = strlen(s);
+  while (len > 0) {
+    ssize_t n = write(STDERR_FILENO, s, len);
+    if (n <= 0) return;
+    s += n;
+    len -= static_cast<size_t>(n);
+  }
+}
+
+void reset_signals() {
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int s = 1; s <= SIGRTMAX; ++s) {
+    if (s == SIGKILL || s == SIGSTOP) continue;
+    sigaction(s, &dfl, nullptr);  // EINVAL for glibc's reserved ones is fine
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, nullptr) != 0) {
+    write_all("quiesce: cannot unblock signals for the child: it may ignore them\n");
+  }
+}
+
+[[noreturn]] void exec_child(char* const argv[]) {
+  // Both parent and child set the group, so neither can act on it first.
+  setpgid(0, 0);
+  // With every signal still blocked, SIGTTOU cannot stop us here.
+  if (isatty(STDIN_FILENO)) tcsetpgrp(STDIN_FILENO, getpgrp());
+  reset_signals();
+  execvp(argv[0], argv);
+  int err = errno;
+  write_all("quiesce: cannot run ");
+  write_all(argv[0]);
+  write_all(": ");
+  write_all(strerror(err));  // glibc's strerror is safe for known errno values
+  write_all("\n");
+  _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
+}
+
+}  // namespace
+
+pid_t spawn_child(const std::vector<std::string>& command) {
+  std::vector<char*> argv;
+  argv.reserve(command.size() + 1);
+  for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+
+  pid_t pid = fork();
+  if (pid == 0) exec_child(argv.data());
+  if (pid > 0) setpgid(pid, pid);  // EACCES once the child has exec'd: harmless
+  return pid;
+}
+
+}  // namespace quiesce

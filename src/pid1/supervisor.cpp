@@ -1,0 +1,357 @@
+#include "quiesce/pid1/supervisor.hpp"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iterator>
+#include <stdexcept>
+
+#include "quiesce/core/drain_policy.hpp"
+#include "quiesce/core/signal_names.hpp"
+#include "quiesce/pid1/reaper.hpp"
+#include "quiesce/pid1/signal_sender.hpp"
+#include "quiesce/pid1/spawn.hpp"
+#include "quiesce/redis/client.hpp"
+#include "quiesce/sidekiq/drain_probe.hpp"
+#include "quiesce/uv/fault.hpp"
+
+namespace quiesce {
+namespace {
+
+WallSeconds wall_now() {
+  using namespace std::chrono;
+  return duration<double>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string container_hostname() {
+  // Sidekiq names itself by DYNO when set, else by the host name.
+  if (const char* dyno = std::getenv("DYNO"); dyno && *dyno) return dyno;
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "";
+  return buf;
+}
+
+// Everything blocked but the faults: a crash in quiesce must still crash it.
+sigset_t all_but_synchronous() {
+  sigset_t set;
+  sigfillset(&set);
+  for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS}) sigdelset(&set, s);
+  return set;
+}
+
+// How long closing down may wait for the Redis client's last callbacks.
+constexpr std::uint64_t kCloseLimitMs = 500;
+
+}  // namespace
+
+Supervisor::Supervisor(Config config, const LogSink& sink)
+    : config_(std::move(config)), sink_(sink), machine_(machine_config(config_)) {
+  if (int rc = uv_loop_init(&loop_); rc != 0) {
+    // Nothing is spawned yet: failing here loses no work.
+    throw std::runtime_error(fmt::format("cannot start the event loop: {}", uv_strerror(rc)));
+  }
+  loop_.data = this;
+  for (TimerId id : kTimers) timers_[timer_index(id)] = uv::TimerHandle(&loop_, "a stop timer");
+  uv::set_fault_reporter([this](std::string_view where, std::string_view what) {
+    log(Level::Error, "internal_error", fmt::format("{} failed: {}", where, what));
+  });
+}
+
+Supervisor::~Supervisor() = default;
+
+Instant Supervisor::now() {
+  uv_update_time(&loop_);
+  return Instant{static_cast<std::int64_t>(uv_now(&loop_))};
+}
+
+void Supervisor::log(Level level, const char* event, std::string message) {
+  sink_.write(make_log(level, event, std::move(message)));
+}
+
+// Signals stay blocked in quiesce and are read from a signalfd on the loop:
+// one descriptor instead of a handler per signal, no handler round trip on
+// the forwarding path, and full siginfo. Blocked signals also reach a
+// namespace's PID 1, which the kernel would otherwise drop while their
+// disposition is the default.
+bool Supervisor::open_signal_fd() {
+  sigset_t wanted;
+  sigemptyset(&wanted);
+  for (int signo : forwarded_signals()) sigaddset(&wanted, signo);
+  sigaddset(&wanted, SIGCHLD);
+  signal_fd_ = signalfd(-1, &wanted, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) {
+    log(Level::Error, "signalfd_failed", fmt::format("cannot read signals: {}", strerror(errno)));
+    return false;
+  }
+  if (int rc = uv_poll_init(&loop_, &signal_poll_, signal_fd_); rc != 0) {
+    log(Level::Error, "signalfd_failed", fmt::format("cannot watch signals: {}", uv_strerror(rc)));
+    close(signal_fd_);
+    signal_fd_ = -1;
+    return false;
+  }
+  signal_poll_.data = this;
+  if (int rc = uv_poll_start(&signal_poll_, UV_READABLE,
+                             [](uv_poll_t* p, int status, int) {
+                               static_cast<Supervisor*>(p->data)->on_signal_fd(status);
+                             });
+      rc != 0) {
+    log(Level::Error, "signalfd_failed", fmt::format("cannot watch signals: {}", uv_strerror(rc)));
+    return false;
+  }
+  return true;
+}
+
+void Supervisor::on_signal_fd(int status) {
+  // libuv reports an error on the descriptor itself (it was never seen to
+  // happen); reading anyway either works or says what is wrong.
+  if (status < 0 && !signal_fd_error_logged_) {
+    signal_fd_error_logged_ = true;
+    log(Level::Error, "signalfd_failed", fmt::format("watching signals: {}", uv_strerror(status)));
+  }
+  read_signals();
+}
+
+void Supervisor::read_signals() {
+  signalfd_siginfo info[16];
+  for (;;) {
+    ssize_t n = read(signal_fd_, info, sizeof info);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && !signal_fd_error_logged_) {
+      signal_fd_error_logged_ = true;
+      log(Level::Error, "signalfd_failed", fmt::format("reading signals: {}", strerror(errno)));
+    }
+    if (n <= 0) return;  // EAGAIN: drained
+    ssize_t count = n / static_cast<ssize_t>(sizeof info[0]);
+    for (ssize_t i = 0; i < count; ++i) {
+      // A Redis peer that hangs up raises PIPE in quiesce itself, sent by
+      // quiesce's own pid; the write reports EPIPE anyway. Only a PIPE from
+      // outside is the workload's business.
+      if (info[i].ssi_signo == SIGPIPE && static_cast<pid_t>(info[i].ssi_pid) == getpid()) {
+        continue;
+      }
+      on_signal(static_cast<int>(info[i].ssi_signo));
+      if (exit_code_) return;
+    }
+    // A short read already says the queue was empty: one system call fewer
+    // per forwarded signal. The poll is level-triggered, so a signal that
+    // arrives after this read wakes the loop again.
+    if (count < static_cast<ssize_t>(std::size(info))) return;
+  }
+}
+
+void Supervisor::start_redis(bool connect_now) {
+  auto parsed = redis::parse_url(config_.redis_url);
+  redis::ClientOptions options;
+  options.url = std::get<redis::Url>(parsed);  // validated when the config was read
+  options.ca_file = config_.redis_ca_file;
+  options.tls_verify = config_.redis_tls_verify;
+  options.connect_timeout = config_.redis_connect_timeout;
+  options.command_timeout = config_.redis_command_timeout;
+  auto log_fn = [this](LogLine line) { sink_.write(line); };
+  redis_ = std::make_unique<redis::Client>(&loop_, options, log_fn);
+  probe_ = std::make_unique<DrainProbe>(&loop_, redis_.get(),
+                                        ProbeOptions{container_hostname(), config_.poll_interval},
+                                        log_fn, wall_now);
+  // Connecting early tells the operator at startup, not at 3 a.m., that the
+  // URL or password is wrong. It never delays the child: it is asynchronous.
+  if (connect_now) redis_->connect();
+}
+
+int Supervisor::run() {
+  if (config_.parent_death_signal && prctl(PR_SET_PDEATHSIG, config_.parent_death_signal) != 0) {
+    log(Level::Warn, "parent_death_signal",
+        fmt::format("cannot set the parent death signal: {}", strerror(errno)));
+  }
+  if (getpid() != 1 || config_.subreaper) {
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) == 0) {
+      if (getpid() != 1) {
+        log(Level::Info, "subreaper",
+            "not PID 1: registered as child subreaper, so orphans are reaped here");
+      }
+    } else {
+      log(Level::Warn, "subreaper", "cannot register as child subreaper: orphans may escape");
+    }
+  }
+  sigset_t blocked = all_but_synchronous();
+  if (sigprocmask(SIG_BLOCK, &blocked, nullptr) != 0) {
+    // Unblocked, signals would kill PID 1 instead of reaching the signalfd.
+    log(Level::Error, "sigprocmask_failed",
+        fmt::format("cannot block signals: {}", strerror(errno)));
+    return 1;
+  }
+  if (!open_signal_fd()) return 1;
+  main_pid_ = spawn_child(config_.command);
+  if (main_pid_ < 0) {
+    log(Level::Error, "spawn_failed", fmt::format("cannot fork: {}", strerror(errno)));
+    return 1;
+  }
+  sink_.write(
+      make_log(Level::Info, "spawned",
+               fmt::format("started {} as pid {}", fmt::join(config_.command, " "), main_pid_),
+               {{"pid", main_pid_}}));
+  post(ev::Started{now(), main_pid_});
+
+  if (config_.drain != DrainMode::Never) {
+    start_redis(connects_redis_at_start(config_.drain, config_.command_runs_sidekiq,
+                                        config_.redis_url_given));
+  }
+  // The child may have exited before SIGCHLD was watched.
+  reap();
+  if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
+  close_everything();
+  return exit_code_.value_or(1);
+}
+
+// Every part closes its own handles: closing the Redis client's timers from
+// here would free them under their owner, which closes them again. The close
+// callbacks and the client's last (failed) replies need a few loop turns; a
+// name lookup still running in libuv's thread pool could need seconds, and the
+// exit status must not wait for it, so the wait is bounded.
+void Supervisor::close_everything() {
+  if (probe_) probe_->close();
+  if (redis_) redis_->close();
+  for (auto& t : timers_) t.close();
+  if (signal_fd_ >= 0) uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
+
+  bool gave_up = false;
+  uv_timer_init(&loop_, &close_limit_);
+  close_limit_.data = &gave_up;
+  uv_timer_start(
+      &close_limit_,
+      [](uv_timer_t* t) {
+        *static_cast<bool*>(t->data) = true;
+        uv_stop(t->loop);
+      },
+      kCloseLimitMs, 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&close_limit_));  // only the others keep the loop alive
+  // An Exit decided before the loop ever ran left uv_stop()'s flag set; the
+  // first uv_run only clears it.
+  while (!gave_up && uv_run(&loop_, UV_RUN_DEFAULT) != 0) {
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&close_limit_), nullptr);
+  if (gave_up) {
+    log(Level::Debug, "exit_unclean", "a Redis name lookup is still running: not waiting for it");
+  } else {
+    uv_run(&loop_, UV_RUN_NOWAIT);
+    uv_loop_close(&loop_);
+  }
+  if (signal_fd_ >= 0) close(signal_fd_);
+}
+
+void Supervisor::reap() {
+  auto reaped = reap_children();
+  if (reaped.error != 0) {
+    log(Level::Error, "waitpid_failed",
+        fmt::format("cannot reap children: {}", strerror(reaped.error)));
+  }
+  if (!reaped.exited.empty()) post(ev::Reaped{now(), reaped.exited, reaped.children_remain});
+}
+
+void Supervisor::on_signal(int signo) {
+  if (signo == SIGCHLD) {
+    reap();
+    return;
+  }
+  if (sink_.enabled(Level::Debug)) {
+    log(Level::Debug, "signal_received", fmt::format("received SIG{}", signal_name(signo)));
+  }
+  post(ev::SignalReceived{now(), wall_now(), signo});
+}
+
+// Actions may produce events (the synchronous /proc scan does); queue them so
+// the machine always finishes one step before the next begins. The usual
+// event, a signal to forward, goes straight in: no queue on that path.
+void Supervisor::post(Event event) {
+  if (exit_code_) return;
+  if (dispatching_) {
+    pending_.push_back(std::move(event));
+    return;
+  }
+  dispatching_ = true;
+  dispatch(event);
+  while (!pending_.empty() && !exit_code_) {
+    Event next = std::move(pending_.front());
+    pending_.pop_front();
+    dispatch(next);
+  }
+  pending_.clear();
+  dispatching_ = false;
+}
+
+// An action that fails with an exception (a /proc or Redis surprise) is
+// logged and the rest go on: the deadlines are timers the machine armed
+// already, so the stop still happens on time. Unwinding into libuv would end
+// quiesce, and the container with it.
+void Supervisor::dispatch(const Event& event) {
+  for (const auto& action : machine_.step(event)) {
+    try {
+      carry_out(action);
+    } catch (const std::exception& e) {
+      log(Level::Error, "internal_error", fmt::format("an action failed: {}", e.what()));
+    }
+  }
+}
+
+void Supervisor::carry_out(const Action& action) {
+  std::visit([this](const auto& a) { carry_out(a); }, action);
+}
+
+void Supervisor::carry_out(const act::Signal& a) {
+  auto report = send_signal(a, main_pid_, sink_.enabled(Level::Trace));
+  for (const auto& failure : report.failures) {
+    log(Level::Warn, "signal_failed", fmt::format("SIG{} to {}", signal_name(a.signo), failure));
+  }
+  if (sink_.enabled(Level::Trace)) {
+    log(Level::Trace, "signal_sent",
+        fmt::format("SIG{} delivered to {}", signal_name(a.signo),
+                    fmt::join(report.delivered, ",")));
+  }
+}
+
+void Supervisor::carry_out(const act::ArmTimer& a) {
+  TimerId id = a.id;
+  timers_[timer_index(id)]->start(a.at - now(), [this, id] { post(ev::TimerFired{now(), id}); });
+}
+
+void Supervisor::carry_out(const act::CancelTimer& a) {
+  timers_[timer_index(a.id)]->stop();
+}
+
+void Supervisor::carry_out(const act::FindSidekiqs& a) {
+  if (!probe_) {
+    post(ev::SidekiqsFound{now(), {}});
+    return;
+  }
+  post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid())});
+  if (!a.in_redis) return;
+  probe_->find_in_redis(getpid(), [this](std::vector<FoundProcess> found) {
+    if (!found.empty()) post(ev::SidekiqsFound{now(), std::move(found)});
+  });
+}
+
+void Supervisor::carry_out(const act::Watch& a) {
+  if (!probe_) return;
+  probe_->watch(a.targets, [this](std::vector<ProcessReading> readings) {
+    post(ev::Readings{now(), std::move(readings)});
+  });
+}
+
+void Supervisor::carry_out(const act::StopWatching&) {
+  if (probe_) probe_->stop();
+}
+
+void Supervisor::carry_out(const act::Tell& a) {
+  sink_.tell(a.fact);
+}
+
+void Supervisor::carry_out(const act::Exit& a) {
+  exit_code_ = a.code;
+  uv_stop(&loop_);
+}
+
+}  // namespace quiesce

@@ -1,0 +1,236 @@
+#include "quiesce/sidekiq/redis_schema.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "quiesce/procfs/process_table.hpp"
+
+namespace quiesce::sidekiq {
+namespace {
+
+using json = nlohmann::json;
+
+// Text of a bulk or status reply; nothing for nil, integers, arrays, errors.
+std::optional<std::string_view> text_of(const redis::Reply& reply) {
+  if (reply.type == redis::Reply::Type::String || reply.type == redis::Reply::Type::Status) {
+    return std::string_view(reply.str);
+  }
+  return std::nullopt;
+}
+
+std::optional<double> to_double(std::string_view text) {
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<long long> to_integer(std::string_view text) {
+  long long value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// Sidekiq writes epoch seconds; a value this large can only be
+// milliseconds (year 5138 in seconds), so accept that spelling too.
+double epoch_seconds(double value) {
+  return value > 1e11 ? value / 1000.0 : value;
+}
+
+std::optional<double> json_number(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end()) return std::nullopt;
+  if (it->is_number()) {
+    double value = it->get<double>();
+    return std::isfinite(value) ? std::optional<double>(value) : std::nullopt;
+  }
+  if (it->is_string()) return to_double(it->get_ref<const std::string&>());
+  return std::nullopt;
+}
+
+std::string json_string(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// An array reply's element, or nothing when the shape is wrong.
+const redis::Reply* element(const redis::Reply& reply, std::size_t index) {
+  if (reply.type != redis::Reply::Type::Array || index >= reply.elements.size()) return nullptr;
+  return &reply.elements[index];
+}
+
+std::optional<double> beat_of(const redis::Reply* reply) {
+  if (!reply) return std::nullopt;
+  auto text = text_of(*reply);
+  if (!text) return std::nullopt;
+  auto value = to_double(*text);
+  if (!value) return std::nullopt;
+  return epoch_seconds(*value);
+}
+
+// The job inside a work entry: a JSON string (6, 7) or already an object.
+json job_of(const json& entry) {
+  auto it = entry.find("payload");
+  if (it == entry.end()) return json::object();
+  if (it->is_object()) return *it;
+  if (!it->is_string()) return json::object();
+  json job = json::parse(it->get_ref<const std::string&>(), nullptr, false);
+  return job.is_object() ? job : json::object();
+}
+
+std::optional<RunningJob> running_job(std::string_view value) {
+  json entry = json::parse(value, nullptr, false);
+  if (!entry.is_object()) return std::nullopt;
+  json job = job_of(entry);
+  RunningJob running;
+  // ActiveJob runs every job as one wrapper class and names the real one
+  // in "wrapped".
+  running.job_class = json_string(job, "wrapped");
+  if (running.job_class.empty()) running.job_class = json_string(job, "class");
+  running.jid = json_string(job, "jid");
+  running.queue = json_string(entry, "queue");
+  if (running.queue.empty()) running.queue = json_string(job, "queue");
+  running.run_at = epoch_seconds(json_number(entry, "run_at").value_or(0));
+  return running;
+}
+
+}  // namespace
+
+std::optional<Identity> parse_identity(std::string_view identity) {
+  auto last = identity.rfind(':');
+  if (last == std::string_view::npos || last == 0) return std::nullopt;
+  auto middle = identity.rfind(':', last - 1);
+  if (middle == std::string_view::npos || middle == 0) return std::nullopt;
+  Identity parsed;
+  parsed.hostname = std::string(identity.substr(0, middle));
+  parsed.nonce = std::string(identity.substr(last + 1));
+  auto pid = to_integer(identity.substr(middle + 1, last - middle - 1));
+  if (parsed.nonce.empty() || !pid || *pid <= 0 || *pid > 0x7fffffff) return std::nullopt;
+  parsed.pid = static_cast<pid_t>(*pid);
+  return parsed;
+}
+
+redis::Command members_command() {
+  return {"SMEMBERS", "processes"};
+}
+
+std::vector<std::string> parse_members(const redis::Reply& reply) {
+  std::vector<std::string> members;
+  if (reply.type != redis::Reply::Type::Array) return members;
+  for (const redis::Reply& e : reply.elements) {
+    if (auto text = text_of(e)) members.emplace_back(*text);
+  }
+  return members;
+}
+
+std::vector<std::string> candidate_identities(const std::vector<std::string>& members,
+                                              std::string_view hostname,
+                                              const std::vector<pid_t>& live_pids) {
+  std::vector<std::string> found;
+  for (const std::string& member : members) {
+    auto id = parse_identity(member);
+    if (!id || id->hostname != hostname) continue;
+    if (std::find(live_pids.begin(), live_pids.end(), id->pid) == live_pids.end()) continue;
+    if (std::find(found.begin(), found.end(), member) == found.end()) found.push_back(member);
+  }
+  return found;
+}
+
+redis::Command identity_info_command(const std::string& identity) {
+  return {"HMGET", identity, "info", "beat"};
+}
+
+std::optional<FoundProcess> accept_identity(const std::string& identity,
+                                            const redis::Reply& info_reply,
+                                            WallSeconds process_started, WallSeconds now) {
+  auto id = parse_identity(identity);
+  const redis::Reply* info_field = element(info_reply, 0);
+  if (!id || !info_field) return std::nullopt;
+  auto info_text = text_of(*info_field);
+  if (!info_text) return std::nullopt;
+  json info = json::parse(*info_text, nullptr, false);
+  if (!info.is_object()) return std::nullopt;
+  auto started_at = json_number(info, "started_at");
+  if (!started_at || epoch_seconds(*started_at) < process_started - kStartTimeSlackSeconds) {
+    return std::nullopt;
+  }
+  // info repeats the pid; a disagreement means the key is not what it says.
+  if (auto pid = json_number(info, "pid"); pid && *pid != id->pid) return std::nullopt;
+  auto beat = beat_of(element(info_reply, 1));
+  if (!beat || std::abs(now - *beat) > kBeatFreshSeconds) return std::nullopt;
+  return FoundProcess{id->pid, FoundBy::Redis, identity};
+}
+
+redis::Command heartbeat_command(const std::string& identity) {
+  return {"HMGET", identity, "beat", "quiet", "busy"};
+}
+
+std::vector<redis::Command> work_commands(const std::string& identity) {
+  return {{"HGETALL", identity + ":work"}, {"HGETALL", identity + ":workers"}};
+}
+
+std::optional<HeartbeatReading> parse_heartbeat(const std::string& identity,
+                                                const redis::Reply& reply) {
+  auto beat = beat_of(element(reply, 0));
+  const redis::Reply* quiet = element(reply, 1);
+  const redis::Reply* busy_field = element(reply, 2);
+  if (!beat || !quiet || !busy_field) return std::nullopt;
+  // A busy count that cannot be read must not pass for zero.
+  std::optional<long long> busy;
+  if (busy_field->type == redis::Reply::Type::Integer) {
+    busy = busy_field->integer;
+  } else if (auto text = text_of(*busy_field)) {
+    busy = to_integer(*text);
+  }
+  if (!busy || *busy < 0 || *busy > 1'000'000) return std::nullopt;
+  HeartbeatReading reading;
+  reading.identity = identity;
+  reading.beat = *beat;
+  // Anything but "true" reads as not quiet: the cautious side.
+  auto quiet_text = text_of(*quiet);
+  reading.quiet = quiet_text && *quiet_text == "true";
+  reading.busy = static_cast<int>(*busy);
+  return reading;
+}
+
+std::vector<RunningJob> parse_work(const redis::Reply& hgetall) {
+  std::vector<RunningJob> jobs;
+  if (hgetall.type != redis::Reply::Type::Array) return jobs;
+  for (std::size_t i = 1; i < hgetall.elements.size(); i += 2) {
+    auto value = text_of(hgetall.elements[i]);
+    if (!value) continue;
+    if (auto job = running_job(*value)) jobs.push_back(std::move(*job));
+  }
+  return jobs;
+}
+
+std::vector<InFlightJob> in_flight(const std::vector<RunningJob>& jobs, WallSeconds now) {
+  std::vector<InFlightJob> result;
+  result.reserve(jobs.size());
+  for (const RunningJob& job : jobs) {
+    double running = job.run_at > 0 ? std::max(0.0, now - job.run_at) : 0.0;
+    result.push_back(InFlightJob{job.job_class, job.jid, job.queue, running});
+  }
+  return result;
+}
+
+bool WorkCache::needs_refresh(const std::string& identity, WallSeconds beat) const {
+  auto it = entries_.find(identity);
+  return it == entries_.end() || it->second.beat != beat;
+}
+
+void WorkCache::store(const std::string& identity, WallSeconds beat, std::vector<RunningJob> jobs) {
+  entries_[identity] = Entry{beat, std::move(jobs)};
+}
+
+std::vector<InFlightJob> WorkCache::jobs(const std::string& identity, WallSeconds now) const {
+  auto it = entries_.find(identity);
+  return it == entries_.end() ? std::vector<InFlightJob>{} : in_flight(it->second.jobs, now);
+}
+
+}  // namespace quiesce::sidekiq
