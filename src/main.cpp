@@ -65,6 +65,12 @@ int main(int argc, char** argv) {
   for (const auto& warning : config.warnings) {
     sink.write(quiesce::make_log(quiesce::Level::Warn, "config_warning", warning));
   }
-  quiesce::Supervisor supervisor(std::move(config), sink);
-  return supervisor.run();
+  try {
+    quiesce::Supervisor supervisor(std::move(config), sink);
+    return supervisor.run();
+  } catch (const std::exception& e) {
+    // Only setup throws (the event loop cannot start): nothing runs yet.
+    sink.write(quiesce::make_log(quiesce::Level::Error, "startup_failed", e.what()));
+    return 1;
+  }
 }

@@ -15,6 +15,7 @@
 #include "quiesce/core/signal_names.hpp"
 #include "quiesce/pid1/reaper.hpp"
 #include "quiesce/pid1/signal_sender.hpp"
+#include "quiesce/pid1/signal_source.hpp"
 #include "quiesce/pid1/spawn.hpp"
 #include "quiesce/redis/client.hpp"
 #include "quiesce/sidekiq/drain_probe.hpp"
@@ -50,7 +51,10 @@ constexpr std::uint64_t kCloseLimitMs = 500;
 }  // namespace
 
 Supervisor::Supervisor(Config config, const LogSink& sink)
-    : config_(std::move(config)), sink_(sink), machine_(machine_config(config_)) {
+    : config_(std::move(config)),
+      sink_(sink),
+      machine_(machine_config(config_)),
+      events_([this](const Event& event) { dispatch(event); }) {
   if (int rc = uv_loop_init(&loop_); rc != 0) {
     // Nothing is spawned yet: failing here loses no work.
     throw std::runtime_error(fmt::format("cannot start the event loop: {}", uv_strerror(rc)));
@@ -128,10 +132,8 @@ void Supervisor::read_signals() {
     if (n <= 0) return;  // EAGAIN: drained
     ssize_t count = n / static_cast<ssize_t>(sizeof info[0]);
     for (ssize_t i = 0; i < count; ++i) {
-      // A Redis peer that hangs up raises PIPE in quiesce itself, sent by
-      // quiesce's own pid; the write reports EPIPE anyway. Only a PIPE from
-      // outside is the workload's business.
-      if (info[i].ssi_signo == SIGPIPE && static_cast<pid_t>(info[i].ssi_pid) == getpid()) {
+      if (is_own_sigpipe(static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid),
+                         getpid())) {
         continue;
       }
       on_signal(static_cast<int>(info[i].ssi_signo));
@@ -263,24 +265,8 @@ void Supervisor::on_signal(int signo) {
   post(ev::SignalReceived{now(), wall_now(), signo});
 }
 
-// Actions may produce events (the synchronous /proc scan does); queue them so
-// the machine always finishes one step before the next begins. The usual
-// event, a signal to forward, goes straight in: no queue on that path.
 void Supervisor::post(Event event) {
-  if (exit_code_) return;
-  if (dispatching_) {
-    pending_.push_back(std::move(event));
-    return;
-  }
-  dispatching_ = true;
-  dispatch(event);
-  while (!pending_.empty() && !exit_code_) {
-    Event next = std::move(pending_.front());
-    pending_.pop_front();
-    dispatch(next);
-  }
-  pending_.clear();
-  dispatching_ = false;
+  events_.post(std::move(event));
 }
 
 // An action that fails with an exception (a /proc or Redis surprise) is
@@ -289,11 +275,7 @@ void Supervisor::post(Event event) {
 // quiesce, and the container with it.
 void Supervisor::dispatch(const Event& event) {
   for (const auto& action : machine_.step(event)) {
-    try {
-      carry_out(action);
-    } catch (const std::exception& e) {
-      log(Level::Error, "internal_error", fmt::format("an action failed: {}", e.what()));
-    }
+    uv::guard("an action", [&] { carry_out(action); });
   }
 }
 
@@ -351,6 +333,7 @@ void Supervisor::carry_out(const act::Tell& a) {
 
 void Supervisor::carry_out(const act::Exit& a) {
   exit_code_ = a.code;
+  events_.close();
   uv_stop(&loop_);
 }
 

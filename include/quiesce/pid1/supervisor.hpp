@@ -14,6 +14,7 @@
 #include "quiesce/core/stop_machine.hpp"
 #include "quiesce/core/timers.hpp"
 #include "quiesce/log/sink.hpp"
+#include "quiesce/pid1/event_queue.hpp"
 #include "quiesce/uv/timer.hpp"
 
 namespace quiesce {
@@ -68,8 +69,7 @@ class Supervisor {
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<DrainProbe> probe_;
   pid_t main_pid_ = 0;
-  std::deque<Event> pending_;
-  bool dispatching_ = false;
+  EventQueue events_;
   std::optional<int> exit_code_;
 };
 
