@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <filesystem>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 #include "quiesce/core/budget.hpp"
 #include "quiesce/core/defaults.hpp"
 #include "quiesce/core/drain_policy.hpp"
+#include "quiesce/core/enum_names.hpp"
 #include "quiesce/core/signal_names.hpp"
 #include "quiesce/sidekiq/args.hpp"
 #include "quiesce/sidekiq/config_file.hpp"
@@ -28,6 +30,7 @@ using Shower = std::function<std::string(const Config&)>;
 
 struct OptionSpec {
   Key key;
+  std::string_view name;  // as in the TOML file, sections dotted: "stop.stop_timeout"
   std::string long_flag;  // without the dashes; empty when there is none
   char short_flag = 0;
   bool takes_value = true;
@@ -56,9 +59,10 @@ Shower show_string(std::string Config::*field) {
   return [field](const Config& c) { return fmt::format("\"{}\"", c.*field); };
 }
 
-OptionSpec switch_option(Key key, std::string flag, char short_flag, std::vector<std::string> env,
-                         bool Config::*field) {
+OptionSpec switch_option(Key key, std::string_view name, std::string flag, char short_flag,
+                         std::vector<std::string> env, bool Config::*field) {
   return {.key = key,
+          .name = name,
           .long_flag = std::move(flag),
           .short_flag = short_flag,
           .takes_value = false,
@@ -67,9 +71,10 @@ OptionSpec switch_option(Key key, std::string flag, char short_flag, std::vector
           .show = show_bool(field)};
 }
 
-OptionSpec duration_option(Key key, std::string flag, std::string env, Duration Config::*field,
-                           Parsed<Duration> (*parse)(std::string_view)) {
+OptionSpec duration_option(Key key, std::string_view name, std::string flag, std::string env,
+                           Duration Config::*field, Parsed<Duration> (*parse)(std::string_view)) {
   return {.key = key,
+          .name = name,
           .long_flag = std::move(flag),
           .env = {std::move(env)},
           .set = setter(field, parse),
@@ -87,19 +92,21 @@ std::string show_rewrites(const Config& c) {
 
 std::vector<OptionSpec> option_specs() {
   std::vector<OptionSpec> specs;
-  specs.push_back(switch_option(Key::Subreaper, "subreaper", 's',
+  specs.push_back(switch_option(Key::Subreaper, "subreaper", "subreaper", 's',
                                 {"QUIESCE_SUBREAPER", "TINI_SUBREAPER"}, &Config::subreaper));
-  specs.push_back(switch_option(Key::ProcessGroup, "process-group", 'g',
+  specs.push_back(switch_option(Key::ProcessGroup, "process_group", "process-group", 'g',
                                 {"QUIESCE_PROCESS_GROUP", "TINI_KILL_PROCESS_GROUP"},
                                 &Config::process_group));
   specs.push_back(
       {.key = Key::RemapExit,
+       .name = "remap_exit",
        .long_flag = "remap-exit",
        .short_flag = 'e',
        .env = {"QUIESCE_REMAP_EXIT"},
        .set = setter(&Config::remap_exit, parse_exit_codes),
        .show = [](const Config& c) { return fmt::format("[{}]", fmt::join(c.remap_exit, ", ")); }});
   specs.push_back({.key = Key::ParentDeathSignal,
+                   .name = "parent_death_signal",
                    .long_flag = "parent-death-signal",
                    .short_flag = 'p',
                    .env = {"QUIESCE_PARENT_DEATH_SIGNAL"},
@@ -110,62 +117,73 @@ std::vector<OptionSpec> option_specs() {
                                 : std::string("\"\"");
                    }});
   specs.push_back({.key = Key::Verbosity,
+                   .name = "verbosity",
                    .long_flag = "verbosity",
                    .env = {"QUIESCE_VERBOSITY", "TINI_VERBOSITY"},
                    .set = setter(&Config::verbosity, parse_verbosity),
                    .show = [](const Config& c) { return fmt::format("{}", c.verbosity); }});
-  specs.push_back(switch_option(Key::WarnOnReap, "warn-on-reap", 'w', {"QUIESCE_WARN_ON_REAP"},
-                                &Config::warn_on_reap));
+  specs.push_back(switch_option(Key::WarnOnReap, "warn_on_reap", "warn-on-reap", 'w',
+                                {"QUIESCE_WARN_ON_REAP"}, &Config::warn_on_reap));
   specs.push_back({.key = Key::LogFormat,
+                   .name = "log_format",
                    .long_flag = "log-format",
                    .env = {"QUIESCE_LOG_FORMAT"},
                    .set = setter(&Config::log_format, parse_log_format),
                    .show = [](const Config& c) {
                      return std::string(c.log_format == LogFormat::Json ? "\"json\"" : "\"text\"");
                    }});
-  specs.push_back(duration_option(Key::ExitGrace, "exit-grace", "QUIESCE_EXIT_GRACE",
+  specs.push_back(duration_option(Key::ExitGrace, "exit_grace", "exit-grace", "QUIESCE_EXIT_GRACE",
                                   &Config::exit_grace, parse_duration_value));
   specs.push_back({.key = Key::SignalsRewrite,
+                   .name = "signals.rewrite",
                    .long_flag = "rewrite",
                    .env = {"QUIESCE_REWRITE"},
                    .set = setter(&Config::rewrite, parse_rewrites),
                    .show = show_rewrites});
   specs.push_back(
       {.key = Key::StopDrain,
+       .name = "stop.drain",
        .long_flag = "drain",
        .env = {"QUIESCE_DRAIN"},
        .set = setter(&Config::drain, parse_drain_mode),
        .show = [](const Config& c) { return fmt::format("\"{}\"", drain_mode_name(c.drain)); }});
-  specs.push_back(duration_option(Key::StopTimeout, "stop-timeout", "QUIESCE_STOP_TIMEOUT",
-                                  &Config::stop_timeout, parse_duration_value));
-  specs.push_back(duration_option(Key::SidekiqTimeout, "sidekiq-timeout", "QUIESCE_SIDEKIQ_TIMEOUT",
-                                  &Config::sidekiq_timeout, parse_duration_value));
-  specs.push_back(duration_option(Key::ShutdownMargin, "shutdown-margin", "QUIESCE_SHUTDOWN_MARGIN",
-                                  &Config::shutdown_margin, parse_duration_value));
-  specs.push_back(duration_option(Key::PollInterval, "poll-interval", "QUIESCE_POLL_INTERVAL",
-                                  &Config::poll_interval, parse_positive_duration));
+  specs.push_back(duration_option(Key::StopTimeout, "stop.stop_timeout", "stop-timeout",
+                                  "QUIESCE_STOP_TIMEOUT", &Config::stop_timeout,
+                                  parse_duration_value));
+  specs.push_back(duration_option(Key::SidekiqTimeout, "stop.sidekiq_timeout", "sidekiq-timeout",
+                                  "QUIESCE_SIDEKIQ_TIMEOUT", &Config::sidekiq_timeout,
+                                  parse_duration_value));
+  specs.push_back(duration_option(Key::ShutdownMargin, "stop.shutdown_margin", "shutdown-margin",
+                                  "QUIESCE_SHUTDOWN_MARGIN", &Config::shutdown_margin,
+                                  parse_duration_value));
+  specs.push_back(duration_option(Key::PollInterval, "stop.poll_interval", "poll-interval",
+                                  "QUIESCE_POLL_INTERVAL", &Config::poll_interval,
+                                  parse_positive_duration));
   specs.push_back(
       {.key = Key::RedisUrl,
+       .name = "redis.url",
        .long_flag = "redis-url",
        .env = {"QUIESCE_REDIS_URL", "REDIS_URL"},
        .set = setter(&Config::redis_url, parse_redis_url_value),
        .show = [](const Config& c) { return fmt::format("\"{}\"", redact_url(c.redis_url)); }});
   specs.push_back({.key = Key::RedisCaFile,
+                   .name = "redis.ca_file",
                    .long_flag = "redis-ca-file",
                    .env = {"QUIESCE_REDIS_CA_FILE"},
                    .set = setter(&Config::redis_ca_file, parse_string_value),
                    .show = show_string(&Config::redis_ca_file)});
   specs.push_back({.key = Key::RedisTlsVerify,
+                   .name = "redis.tls_verify",
                    .long_flag = "redis-tls-verify",
                    .env = {"QUIESCE_REDIS_TLS_VERIFY"},
                    .set = setter(&Config::redis_tls_verify, parse_bool_value),
                    .show = show_bool(&Config::redis_tls_verify)});
-  specs.push_back(duration_option(Key::RedisConnectTimeout, "redis-connect-timeout",
-                                  "QUIESCE_REDIS_CONNECT_TIMEOUT", &Config::redis_connect_timeout,
-                                  parse_positive_duration));
-  specs.push_back(duration_option(Key::RedisCommandTimeout, "redis-command-timeout",
-                                  "QUIESCE_REDIS_COMMAND_TIMEOUT", &Config::redis_command_timeout,
-                                  parse_positive_duration));
+  specs.push_back(duration_option(Key::RedisConnectTimeout, "redis.connect_timeout",
+                                  "redis-connect-timeout", "QUIESCE_REDIS_CONNECT_TIMEOUT",
+                                  &Config::redis_connect_timeout, parse_positive_duration));
+  specs.push_back(duration_option(Key::RedisCommandTimeout, "redis.command_timeout",
+                                  "redis-command-timeout", "QUIESCE_REDIS_COMMAND_TIMEOUT",
+                                  &Config::redis_command_timeout, parse_positive_duration));
   return specs;
 }
 
@@ -183,7 +201,7 @@ const OptionSpec& spec_for(Key key) {
 
 const OptionSpec* find_spec(std::string_view name) {
   for (const auto& s : specs()) {
-    if (key_name(s.key) == name) return &s;
+    if (s.name == name) return &s;
   }
   return nullptr;
 }
@@ -468,63 +486,14 @@ void derive(Config& c, const GetEnv& getenv) {
 }  // namespace
 
 std::string_view key_name(Key key) {
-  switch (key) {
-    case Key::Subreaper:
-      return "subreaper";
-    case Key::ProcessGroup:
-      return "process_group";
-    case Key::RemapExit:
-      return "remap_exit";
-    case Key::ParentDeathSignal:
-      return "parent_death_signal";
-    case Key::Verbosity:
-      return "verbosity";
-    case Key::WarnOnReap:
-      return "warn_on_reap";
-    case Key::LogFormat:
-      return "log_format";
-    case Key::ExitGrace:
-      return "exit_grace";
-    case Key::SignalsRewrite:
-      return "signals.rewrite";
-    case Key::StopDrain:
-      return "stop.drain";
-    case Key::StopTimeout:
-      return "stop.stop_timeout";
-    case Key::SidekiqTimeout:
-      return "stop.sidekiq_timeout";
-    case Key::ShutdownMargin:
-      return "stop.shutdown_margin";
-    case Key::PollInterval:
-      return "stop.poll_interval";
-    case Key::RedisUrl:
-      return "redis.url";
-    case Key::RedisCaFile:
-      return "redis.ca_file";
-    case Key::RedisTlsVerify:
-      return "redis.tls_verify";
-    case Key::RedisConnectTimeout:
-      return "redis.connect_timeout";
-    case Key::RedisCommandTimeout:
-      return "redis.command_timeout";
-  }
-  return "?";
+  return spec_for(key).name;
 }
 
 std::string_view layer_name(Origin::Layer layer) {
-  switch (layer) {
-    case Layer::File:
-      return "file";
-    case Layer::Env:
-      return "env";
-    case Layer::Flag:
-      return "flag";
-    case Layer::Command:
-      return "command";
-    case Layer::Default:
-      break;
-  }
-  return "default";
+  static constexpr std::array<std::string_view, 5> kNames = {"default", "file", "env", "flag",
+                                                             "command"};
+  static_assert(static_cast<std::size_t>(Layer::Command) + 1 == kNames.size());
+  return enum_name(layer, kNames);
 }
 
 MachineConfig machine_config(const Config& c) {

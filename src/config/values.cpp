@@ -3,10 +3,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 
 #include "quiesce/config/duration.hpp"
+#include "quiesce/core/enum_names.hpp"
 #include "quiesce/core/signal_names.hpp"
 #include "quiesce/redis/url.hpp"
 #include "quiesce/sidekiq/args.hpp"
@@ -130,15 +132,9 @@ Parsed<DrainMode> parse_drain_mode(std::string_view text) {
 }
 
 std::string_view drain_mode_name(DrainMode mode) {
-  switch (mode) {
-    case DrainMode::Always:
-      return "always";
-    case DrainMode::Never:
-      return "never";
-    case DrainMode::Auto:
-      break;
-  }
-  return "auto";
+  static constexpr std::array<std::string_view, 3> kNames = {"auto", "always", "never"};
+  static_assert(static_cast<std::size_t>(DrainMode::Never) + 1 == kNames.size());
+  return enum_name(mode, kNames);
 }
 
 Parsed<std::string> parse_redis_url_value(std::string_view text) {

@@ -1,5 +1,6 @@
 #include "quiesce/core/facts.hpp"
 
+#include "quiesce/core/enum_names.hpp"
 #include "quiesce/core/overload.hpp"
 
 namespace quiesce {
@@ -27,30 +28,17 @@ const char* event_name(const Fact& fact) {
                     fact);
 }
 
-const char* term_reason_name(TermReason reason) {
-  switch (reason) {
-    case TermReason::Drained:
-      return "drained";
-    case TermReason::NoRoom:
-      return "no_room";
-    case TermReason::SecondSignal:
-      return "second_signal";
-    case TermReason::Deadline:
-      break;
-  }
-  return "deadline";
+std::string_view term_reason_name(TermReason reason) {
+  static constexpr std::array<std::string_view, 4> kNames = {"deadline", "drained", "no_room",
+                                                             "second_signal"};
+  static_assert(static_cast<std::size_t>(TermReason::SecondSignal) + 1 == kNames.size());
+  return enum_name(reason, kNames);
 }
 
-const char* found_by_name(FoundBy by) {
-  switch (by) {
-    case FoundBy::Redis:
-      return "redis";
-    case FoundBy::MainChild:
-      return "main_child";
-    case FoundBy::Title:
-      break;
-  }
-  return "title";
+std::string_view found_by_name(FoundBy by) {
+  static constexpr std::array<std::string_view, 3> kNames = {"redis", "title", "main_child"};
+  static_assert(static_cast<std::size_t>(FoundBy::MainChild) + 1 == kNames.size());
+  return enum_name(by, kNames);
 }
 
 }  // namespace quiesce

@@ -51,7 +51,7 @@ LogLine term_line(const Fact& f, const fact::TermSent& t) {
     case TermTarget::Sidekiq:
       break;
   }
-  const char* reason = term_reason_name(t.reason);
+  std::string_view reason = term_reason_name(t.reason);
   return line(Level::Info, f,
               fmt::format("TERM sent to {} {:.1f}s into the stop ({}); SIGKILL in {:.1f}s if "
                           "still running",
@@ -128,7 +128,7 @@ LogLine word(const Fact& fact) {
           [&](const fact::SidekiqFound& s) {
             json by = json::array();
             for (FoundBy b : s.by) by.push_back(found_by_name(b));
-            const char* first = s.by.empty() ? "title" : found_by_name(s.by.front());
+            std::string_view first = s.by.empty() ? "title" : found_by_name(s.by.front());
             return line(level, fact,
                         fmt::format("Sidekiq process{} {} found by {}",
                                     s.pids.size() > 1 ? "es" : "", fmt::join(s.pids, ", "), first),

@@ -2,28 +2,21 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 #include <ctime>
 
+#include "quiesce/core/enum_names.hpp"
 #include "quiesce/log/fact_words.hpp"
 
 namespace quiesce {
 namespace {
 
-const char* level_name(Level level) {
-  switch (level) {
-    case Level::Error:
-      return "error";
-    case Level::Warn:
-      return "warn";
-    case Level::Info:
-      return "info";
-    case Level::Debug:
-      return "debug";
-    case Level::Trace:
-      return "trace";
-  }
-  return "info";
+std::string_view level_name(Level level) {
+  static constexpr std::array<std::string_view, 5> kNames = {"error", "warn", "info", "debug",
+                                                             "trace"};
+  static_assert(static_cast<std::size_t>(Level::Trace) + 1 == kNames.size());
+  return enum_name(level, kNames);
 }
 
 std::string utc_timestamp() {

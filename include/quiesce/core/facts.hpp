@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -118,7 +119,7 @@ using Fact = std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFo
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);
-const char* term_reason_name(TermReason reason);
-const char* found_by_name(FoundBy by);
+std::string_view term_reason_name(TermReason reason);
+std::string_view found_by_name(FoundBy by);
 
 }  // namespace quiesce

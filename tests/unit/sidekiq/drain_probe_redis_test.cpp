@@ -27,7 +27,7 @@ using namespace quiesce;
 namespace {
 
 const std::filesystem::path kApp =
-    std::filesystem::path(__FILE__).parent_path().parent_path() / "sidekiq_app";
+    std::filesystem::path(QUIESCE_SOURCE_DIR) / "tests" / "sidekiq_app";
 
 pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env = {}) {
   pid_t pid = fork();

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 #include <signal.h>
 
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -55,37 +56,33 @@ TEST_CASE("an event posted while one is handled waits until that one is done") {
         std::vector<std::string>{"begin 15", "end 15", "begin 10", "end 10", "begin 12", "end 12"});
 }
 
-TEST_CASE("nothing is handled once the queue is closed, not even what was waiting") {
+// Records what it handles; on SIGTERM it posts SIGUSR1, then does `then`.
+struct Recorder {
   std::vector<int> handled;
-  EventQueue* self = nullptr;
-  EventQueue queue([&](const Event& e) {
+  std::function<void(EventQueue&)> then;
+  EventQueue queue{[this](const Event& e) {
     handled.push_back(signo_of(e));
-    if (signo_of(e) == SIGTERM) {
-      self->post(sig(SIGUSR1));
-      self->close();  // the machine said exit
-    }
-  });
-  self = &queue;
-  queue.post(sig(SIGTERM));
-  queue.post(sig(SIGHUP));
-  CHECK(handled == std::vector<int>{SIGTERM});
-  CHECK(queue.closed());
+    if (signo_of(e) != SIGTERM) return;
+    queue.post(sig(SIGUSR1));
+    if (then) then(queue);
+  }};
+};
+
+TEST_CASE("nothing is handled once the queue is closed, not even what was waiting") {
+  Recorder r;
+  r.then = [](EventQueue& q) { q.close(); };  // the machine said exit
+  r.queue.post(sig(SIGTERM));
+  r.queue.post(sig(SIGHUP));
+  CHECK(r.handled == std::vector<int>{SIGTERM});
+  CHECK(r.queue.closed());
 }
 
 TEST_CASE("a handler that throws is reported and the queue goes on") {
   Faults faults;
-  std::vector<int> handled;
-  EventQueue* self = nullptr;
-  EventQueue queue([&](const Event& e) {
-    handled.push_back(signo_of(e));
-    if (signo_of(e) == SIGTERM) {
-      self->post(sig(SIGUSR1));
-      throw std::runtime_error("/proc vanished");
-    }
-  });
-  self = &queue;
-  CHECK_NOTHROW(queue.post(sig(SIGTERM)));
-  CHECK(handled == std::vector<int>{SIGTERM, SIGUSR1});
+  Recorder r;
+  r.then = [](EventQueue&) { throw std::runtime_error("/proc vanished"); };
+  CHECK_NOTHROW(r.queue.post(sig(SIGTERM)));
+  CHECK(r.handled == std::vector<int>{SIGTERM, SIGUSR1});
   REQUIRE(faults.seen.size() == 1);
   CHECK(faults.seen[0] == "handling an event: /proc vanished");
 }
