@@ -935,7 +935,7 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         if sc.init == "tini":
             init_argv = [rt.tini(), "--"]
         elif sc.init == "quiesce":
-            host_quiesce = quiesce_bin or quiesce_binary()
+            host_quiesce = os.path.abspath(quiesce_bin or quiesce_binary())
             init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{sc.budget_s:g}",
                          "--shutdown-margin", f"{sc.margin_s:g}", "--redis-url", quiesce_url,
                          "--log-format", sc.log_format]
