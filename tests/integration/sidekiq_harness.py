@@ -2,6 +2,12 @@
 in its own PID and UTS namespace under an init (quiesce or tini), and an
 emulated ECS stop (SIGTERM to PID 1, wait the budget, SIGKILL).
 
+The Sidekiq major is QUIESCE_SIDEKIQ_MAJOR: 6 (the default) is the host's
+Sidekiq 6.4; 7 and 8 run inside a Debian root made by scripts/roots
+(QUIESCE_ROOT_7 / QUIESCE_ROOT_8 name one, else `scripts/roots --print N`
+gives it), with the static quiesce binary as PID 1 there. redis-server always
+runs on the host, on loopback, which the root shares.
+
 Standard library only. Used by test_sidekiq_stop.py, bench/stop_bench.py and
 scripts/demo.
 """
@@ -27,8 +33,25 @@ from typing import Callable, Optional
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "tests" / "sidekiq_app" / "app.rb"
 QUEUE = "default"
-# Sidekiq 6.x writes its heartbeat every 5 s.
-HEARTBEAT_S = 5.0
+MAJORS = (6, 7, 8)
+
+
+def sidekiq_major() -> int:
+    """The Sidekiq major the tests run against, from QUIESCE_SIDEKIQ_MAJOR."""
+    text = os.environ.get("QUIESCE_SIDEKIQ_MAJOR", "6").strip() or "6"
+    if text not in {str(m) for m in MAJORS}:
+        raise RuntimeError(f"QUIESCE_SIDEKIQ_MAJOR={text!r}: one of {', '.join(map(str, MAJORS))}")
+    return int(text)
+
+
+def heartbeat_s(major: int) -> float:
+    """Sidekiq's BEAT_PAUSE: 5 s in 6.x, 10 s from 7.0."""
+    return 5.0 if major < 7 else 10.0
+
+
+SIDEKIQ_MAJOR = sidekiq_major()
+# Every time bound of a test is derived from this.
+HEARTBEAT_S = heartbeat_s(SIDEKIQ_MAJOR)
 
 
 class HarnessError(RuntimeError):
@@ -388,9 +411,16 @@ def _count_resp_commands(data: bytes) -> tuple[bytes, int]:
 # Jobs: enqueue in Sidekiq's format, read what happened to them.
 
 
-def enqueue(client: Resp, seconds: float, queue: str = QUEUE) -> str:
+def job_timestamp(wall: float, major: int = SIDEKIQ_MAJOR):
+    """created_at / enqueued_at as that major's client writes them: float
+    epoch seconds in 6 and 7, integer milliseconds in 8."""
+    return int(wall * 1000) if major >= 8 else wall
+
+
+def enqueue(client: Resp, seconds: float, queue: str = QUEUE,
+            major: int = SIDEKIQ_MAJOR) -> str:
     jid = secrets.token_hex(12)
-    now = time.time()
+    now = job_timestamp(time.time(), major)
     payload = {"class": "SleepJob", "args": [seconds], "retry": False, "queue": queue,
                "jid": jid, "created_at": now, "enqueued_at": now}
     client.command("SADD", "queues", queue)
@@ -443,25 +473,177 @@ def job_reports(client: Resp, jobs: dict[str, float]) -> dict[str, JobReport]:
 
 
 def seed_stale_identities(client: Resp, hostname: str, pids: range, busy: int = 5,
-                          age_s: float = 3600.0):
+                          age_s: float = 3600.0, major: int = SIDEKIQ_MAJOR):
     """Identities a SIGKILLed earlier container left behind: this hostname,
     small pids (the real Sidekiq will get one of them), busy jobs, an old
-    start and a beat that will not move again."""
+    start and a beat that will not move again. Shaped as that major writes
+    them: the work hash is <id>:workers in 6.4.1 and <id>:work from 6.4.2;
+    7 adds version, weights and embedded to info; 8 moves concurrency out of
+    info into the hash and adds capsules."""
     now = time.time()
     for pid in pids:
         identity = f"{hostname}:{pid}:{secrets.token_hex(6)}"
-        info = {"hostname": hostname, "started_at": now - age_s, "pid": pid, "tag": "",
-                "concurrency": 10, "queues": [QUEUE], "labels": [], "identity": identity}
+        info = {"hostname": hostname, "started_at": now - age_s, "pid": pid, "tag": ""}
+        if major >= 8:
+            info["capsules"] = {"default": {"concurrency": 10, "mode": "strict",
+                                            "weights": {QUEUE: 0}}}
+        else:
+            info["concurrency"] = 10
+        info["queues"] = [QUEUE]
+        if major >= 7:
+            info["weights"] = [{QUEUE: 0}]
+        info["labels"] = []
+        info["identity"] = identity
+        if major >= 7:
+            info["version"] = {7: "7.3.2", 8: "8.1.7"}[major]
+            info["embedded"] = False
+        fields = ["info", json.dumps(info), "busy", busy, "beat", now - 20, "quiet", "false",
+                  "rss", 1000, "rtt_us", 100]
+        if major >= 8:
+            fields += ["concurrency", 10]
         client.command("SADD", "processes", identity)
-        client.command("HSET", identity, "info", json.dumps(info), "busy", busy,
-                       "beat", now - 20, "quiet", "false", "rss", 1000, "rtt_us", 100)
+        client.command("HSET", identity, *fields)
         client.command("EXPIRE", identity, 600)
+        work_key = f"{identity}:workers" if major < 7 else f"{identity}:work"
         for t in range(busy):
+            enqueued = job_timestamp(now - age_s, major)
             job = {"class": "SleepJob", "args": [600], "jid": secrets.token_hex(12),
-                   "queue": QUEUE, "enqueued_at": now - age_s}
-            work = {"queue": QUEUE, "payload": json.dumps(job), "run_at": now - age_s}
-            client.command("HSET", f"{identity}:workers", f"tid{t}", json.dumps(work))
-        client.command("EXPIRE", f"{identity}:workers", 600)
+                   "queue": QUEUE, "created_at": enqueued, "enqueued_at": enqueued}
+            work = {"queue": QUEUE, "payload": json.dumps(job), "run_at": int(now - age_s)}
+            client.command("HSET", work_key, f"tid{t}", json.dumps(work))
+        client.command("EXPIRE", work_key, 600)
+
+
+# --------------------------------------------------------------------------
+# Where Sidekiq runs: the host (6.x) or a Debian root (7.x, 8.x).
+
+
+def is_static_elf(path: str) -> bool:
+    """True when the ELF file at path asks for no program interpreter (no
+    PT_INTERP): it runs in a root that has none of the host's libraries."""
+    import struct
+    with open(path, "rb") as f:
+        head = f.read(64)
+        if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit only
+            return False
+        order = "<" if head[5] == 1 else ">"
+        phoff, = struct.unpack_from(order + "Q", head, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+        f.seek(phoff)
+        table = f.read(phentsize * phnum)
+    for i in range(phnum):
+        kind, = struct.unpack_from(order + "I", table, i * phentsize)
+        if kind == 3:  # PT_INTERP
+            return False
+    return True
+
+
+@dataclass
+class Runtime:
+    """The Sidekiq the tests run: the host's (root is None) or the one in a
+    Debian root from scripts/roots, where the run's files are bind-mounted
+    at fixed paths in a private mount namespace (scripts/roots makes the
+    mount points)."""
+
+    major: int
+    root: Optional[Path] = None
+    version: str = ""
+
+    IN_ROOT_APP = "/quiesce/app"  # tests/sidekiq_app, read-only
+    IN_ROOT_RUN = "/quiesce/run"  # the run's work directory
+    IN_ROOT_QUIESCE = "/quiesce/bin/quiesce"
+    IN_ROOT_TINI = "/quiesce/bin/tini"
+    # A tini that needs nothing from the root (Debian's tini package).
+    HOST_TINI_STATIC = "/usr/bin/tini-static"
+
+    @property
+    def heartbeat_s(self) -> float:
+        return heartbeat_s(self.major)
+
+    @property
+    def app(self) -> str:
+        return f"{self.IN_ROOT_APP}/{APP.name}" if self.root else str(APP)
+
+    def path(self, workdir: Path, host_path: Path) -> str:
+        """host_path, a file in the run's workdir, as Sidekiq and quiesce see it."""
+        if not self.root:
+            return str(host_path)
+        return f"{self.IN_ROOT_RUN}/{host_path.relative_to(workdir)}"
+
+    def quiesce(self, host_binary: str) -> str:
+        if not self.root:
+            return host_binary
+        if not is_static_elf(host_binary):
+            raise HarnessError(f"{host_binary} is dynamically linked: inside the Sidekiq "
+                               f"{self.major} root only the static quiesce runs "
+                               "(build-static/, -DQUIESCE_STATIC=ON)")
+        return self.IN_ROOT_QUIESCE
+
+    def tini(self) -> str:
+        return self.IN_ROOT_TINI if self.root else "tini"
+
+    def container_argv(self, hostname: str, workdir: Path, argv: list[str],
+                       quiesce_binary: Optional[str] = None) -> list[str]:
+        """unshare --pid --uts --fork --mount-proc with the init exec'd as
+        PID 1 under our hostname; with a root, first a UTS and mount
+        namespace where the run's files are bound into the root, then the
+        PID namespace chrooted into it, in /quiesce/run."""
+        if not self.root:
+            return ["unshare", "--pid", "--uts", "--fork", "--mount-proc",
+                    "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *argv]
+        binds = [("-o ro", str(APP.parent), self.IN_ROOT_APP),
+                 ("", str(workdir), self.IN_ROOT_RUN),
+                 ("-o ro", self.HOST_TINI_STATIC, self.IN_ROOT_TINI)]
+        if quiesce_binary:
+            binds.append(("-o ro", quiesce_binary, self.IN_ROOT_QUIESCE))
+        root = str(self.root)
+        mounts = " && ".join(f"mount --bind {opts} {shlex.quote(src)} "
+                             f"{shlex.quote(root + dst)}" for opts, src, dst in binds)
+        script = (f'hostname "$0" && {mounts} && exec unshare --pid --fork --mount-proc '
+                  f'--root={shlex.quote(root)} --wd={self.IN_ROOT_RUN} "$@"')
+        return ["unshare", "--uts", "--mount", "--propagation", "private",
+                "sh", "-c", script, hostname, *argv]
+
+
+_runtimes: dict[int, Runtime] = {}
+
+
+def root_of(major: int) -> Path:
+    """QUIESCE_ROOT_<major>, else what `scripts/roots --print <major>` says
+    (it makes the root if it is missing)."""
+    named = os.environ.get(f"QUIESCE_ROOT_{major}")
+    if named:
+        return Path(named)
+    done = subprocess.run([str(REPO / "scripts" / "roots"), "--print", str(major)],
+                          capture_output=True, text=True)
+    if done.returncode != 0 or not done.stdout.strip():
+        raise HarnessError(f"no root for Sidekiq {major}: scripts/roots --print {major} "
+                           f"failed ({done.returncode}): {done.stderr.strip()}")
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def runtime(major: int = SIDEKIQ_MAJOR) -> Runtime:
+    """The Sidekiq of that major, checked: the root holds that major and the
+    mount points the harness binds onto."""
+    if major in _runtimes:
+        return _runtimes[major]
+    if major < 7:
+        rt = Runtime(major)
+    else:
+        root = root_of(major)
+        try:
+            version = (root / "quiesce" / "sidekiq-version").read_text().strip()
+        except OSError as e:
+            raise HarnessError(f"{root} is not a root from scripts/roots: {e}")
+        if version.split(".")[0] != str(major):
+            raise HarnessError(f"{root} holds Sidekiq {version}, not {major}.x")
+        for mount_point in (Runtime.IN_ROOT_APP, Runtime.IN_ROOT_RUN, Runtime.IN_ROOT_QUIESCE,
+                            Runtime.IN_ROOT_TINI):
+            if not (root / mount_point.lstrip("/")).exists():
+                raise HarnessError(f"{root} lacks {mount_point} (remake it with scripts/roots)")
+        rt = Runtime(major, root, version)
+    _runtimes[major] = rt
+    return rt
 
 
 # --------------------------------------------------------------------------
@@ -469,15 +651,20 @@ def seed_stale_identities(client: Resp, hostname: str, pids: range, busy: int = 
 
 
 def sidekiq_argv(timeout_s: int, concurrency: int = 10,
-                 config_file: Optional[Path] = None) -> list[str]:
+                 config_file: Optional[Path] = None,
+                 rt: Optional[Runtime] = None, workdir: Optional[Path] = None) -> list[str]:
     """With config_file, the timeout goes in that file as production's
-    :timeout: (and a wrong one at the top level) instead of -t."""
+    :timeout: (and a wrong one at the top level) instead of -t. rt says
+    where Sidekiq runs (the host's by default); config_file is then in the
+    run's workdir."""
+    rt = rt or Runtime(6)
     if config_file is None:
         timeout = ["-t", str(timeout_s)]
     else:
         config_file.write_text(f":timeout: 99\nproduction:\n  :timeout: {timeout_s}\n")
-        timeout = ["-e", "production", "-C", str(config_file)]
-    return ["sidekiq", "-r", str(APP), *timeout, "-c", str(concurrency), "-q", QUEUE]
+        inside = rt.path(workdir, config_file) if workdir else str(config_file)
+        timeout = ["-e", "production", "-C", inside]
+    return ["sidekiq", "-r", rt.app, *timeout, "-c", str(concurrency), "-q", QUEUE]
 
 
 def shell_wrapped(argv: list[str], processes: int = 1) -> list[str]:
@@ -493,17 +680,19 @@ def shell_wrapped(argv: list[str], processes: int = 1) -> list[str]:
 
 class Container:
     """unshare --pid --uts --fork --mount-proc; the init is exec'd so it is
-    PID 1 inside, under a hostname of our choosing."""
+    PID 1 inside, under a hostname of our choosing; with a root
+    (Runtime.container_argv), chrooted into it."""
 
     def __init__(self, init_argv: list[str], command: list[str], env: dict, hostname: str,
-                 workdir: Path, live: bool = False):
+                 workdir: Path, live: bool = False, rt: Optional[Runtime] = None,
+                 quiesce_binary: Optional[str] = None):
         self.hostname = hostname
         self.workdir = workdir
         self.stdout_path = workdir / "container.stdout"
         self.stderr_path = workdir / "container.stderr"
         self.stdout = open(self.stdout_path, "wb")
-        argv = ["unshare", "--pid", "--uts", "--fork", "--mount-proc",
-                "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *init_argv, *command]
+        rt = rt or Runtime(6)
+        argv = rt.container_argv(hostname, workdir, [*init_argv, *command], quiesce_binary)
         self.stderr = None if live else open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, stdout=self.stdout,
                                      stderr=subprocess.PIPE if live else self.stderr,
@@ -524,12 +713,19 @@ class Container:
                 sys.stderr.flush()
 
     def _child_pid(self) -> Optional[int]:
+        """The init: unshare's child in a PID namespace of its own (before
+        it, the shell's hostname and mount commands are children too)."""
         try:
             children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text()
+            ours = os.readlink("/proc/self/ns/pid")
         except OSError:
             children = ""
-        if children.split():
-            return int(children.split()[0])
+        for child in children.split():
+            try:
+                if os.readlink(f"/proc/{child}/ns/pid") != ours:
+                    return int(child)
+            except OSError:
+                continue
         if self.proc.poll() is not None:
             raise HarnessError(f"container exited at once ({self.proc.returncode}): "
                                f"{self._text(self.stderr_path)}")
@@ -667,6 +863,7 @@ class StopResult:
     sidekiq_processes: int
     quiesce_commands: Optional[int] = None  # only with quiesce_redis="proxy"
     redis_calls_during_stop: Optional[int] = None  # every client, from commandstats
+    sidekiq: str = ""  # which Sidekiq ran: "6 (host)", "7.3.2 (root)"
 
     def count(self, outcome: str) -> int:
         return sum(1 for j in self.jobs.values() if j.outcome == outcome)
@@ -687,7 +884,8 @@ class StopResult:
 
     def describe(self) -> str:
         jobs = ", ".join(f"{j.seconds:g}s:{j.outcome}" for j in self.jobs.values())
-        return (f"init={self.scenario.init} stop={self.stop_s:.2f}s killed={self.killed_by_harness} "
+        return (f"sidekiq={self.sidekiq} init={self.scenario.init} stop={self.stop_s:.2f}s "
+                f"killed={self.killed_by_harness} "
                 f"exit={self.exit_status} jobs=[{jobs}]\n--- init stderr ---\n{self.stderr[-6000:]}"
                 f"\n--- stdout (tail) ---\n{self.stdout[-3000:]}")
 
@@ -704,7 +902,10 @@ def quiesce_binary() -> str:
 
 def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
              hostname: Optional[str] = None,
-             narrate: Callable[[str], None] = lambda _: None) -> StopResult:
+             narrate: Callable[[str], None] = lambda _: None,
+             rt: Optional[Runtime] = None) -> StopResult:
+    """One stop on rt's Sidekiq (by default QUIESCE_SIDEKIQ_MAJOR's)."""
+    rt = rt or runtime()
     workdir = Path(tempfile.mkdtemp(prefix="quiesce-sidekiq-"))
     hostname = hostname or f"qtest-{secrets.token_hex(4)}"
     redis = hung = proxy = container = None
@@ -712,7 +913,7 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         redis = RedisServer(workdir, tls=sc.quiesce_redis == "tls")
         narrate(f"redis-server on 127.0.0.1:{redis.port}")
         if sc.stale_pids is not None:
-            seed_stale_identities(redis.client, hostname, sc.stale_pids)
+            seed_stale_identities(redis.client, hostname, sc.stale_pids, major=rt.major)
         quiesce_url = redis.url
         if sc.quiesce_redis == "tls":
             quiesce_url = redis.tls_url
@@ -726,25 +927,29 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             quiesce_url = proxy.url
 
         command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency,
-                               workdir / "sidekiq.yml" if sc.timeout_in_config_file else None)
+                               workdir / "sidekiq.yml" if sc.timeout_in_config_file else None,
+                               rt, workdir)
         if sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
+        host_quiesce = None
         if sc.init == "tini":
-            init_argv = ["tini", "--"]
+            init_argv = [rt.tini(), "--"]
         elif sc.init == "quiesce":
-            init_argv = [quiesce_bin or quiesce_binary(), "--stop-timeout", f"{sc.budget_s:g}",
+            host_quiesce = os.path.abspath(quiesce_bin or quiesce_binary())
+            init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{sc.budget_s:g}",
                          "--shutdown-margin", f"{sc.margin_s:g}", "--redis-url", quiesce_url,
                          "--log-format", sc.log_format]
             if sc.verbosity:
                 init_argv.append(sc.verbosity)
             if sc.quiesce_redis == "tls":
-                init_argv += ["--redis-ca-file", str(redis.tls_files["ca"])]
+                init_argv += ["--redis-ca-file", rt.path(workdir, redis.tls_files["ca"])]
             init_argv += [*sc.quiesce_args, "--"]
         else:
             raise HarnessError(f"unknown init {sc.init}")
 
         def enqueue_all() -> dict:
-            return {enqueue(redis.client, float(s)): float(s) for s in sc.durations}
+            return {enqueue(redis.client, float(s), major=rt.major): float(s)
+                    for s in sc.durations}
 
         def every_process_up():
             if not container.alive():
@@ -754,11 +959,12 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
 
         jobs = {} if sc.enqueue_after_boot else enqueue_all()
         container = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
-                              workdir, live=sc.live)
+                              workdir, live=sc.live, rt=rt, quiesce_binary=host_quiesce)
         if sc.enqueue_after_boot:
             wait_for(every_process_up, 90, "every Sidekiq process's title", step=0.1)
             jobs = enqueue_all()
-        narrate(f"container {hostname}: {shlex.join(init_argv + command)} "
+        where = f"Sidekiq {rt.version} in {rt.root}" if rt.root else "the host's Sidekiq"
+        narrate(f"container {hostname} ({where}): {shlex.join(init_argv + command)} "
                 f"(PID 1 is host pid {container.init_pid}); "
                 f"{len(jobs)} jobs enqueued: {', '.join(f'{s:g}s' for s in jobs.values())}")
 
@@ -801,7 +1007,8 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             events=json_events(stderr), stdout=container.stdout_text(), stderr=stderr,
             sidekiq_processes=sidekiq_processes,
             quiesce_commands=proxy.commands_between(t0, t_end) if proxy else None,
-            redis_calls_during_stop=redis_calls)
+            redis_calls_during_stop=redis_calls,
+            sidekiq=f"{rt.version} (root)" if rt.root else f"{rt.major} (host)")
     finally:
         if container:
             container.cleanup()

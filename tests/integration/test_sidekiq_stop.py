@@ -1,11 +1,17 @@
 """The Sidekiq stop, end to end: quiesce as the real PID 1 of a PID/UTS
-namespace, the real Sidekiq 6.4.1, a real redis-server, an ECS-style stop
+namespace, the real Sidekiq, a real redis-server, an ECS-style stop
 (SIGTERM, a budget B, SIGKILL).
 
-Budgets are small so the suite stays fast: B = 14 s, Sidekiq -t 3, margin
-2 s, so quiesce's TERM deadline is t0 + 9 s and its SIGKILL t0 + 13 s.
-Every scenario runs in its own Redis and namespace; they run a few at a time
-and each test waits for its own.
+The Sidekiq is QUIESCE_SIDEKIQ_MAJOR's (sidekiq_harness): the host's 6.4.1
+by default, 7.3 or 8.1 inside a Debian root from scripts/roots, where only
+the static quiesce runs.
+
+Every bound is derived from Sidekiq's heartbeat HB (5 s in 6.x, 10 s from
+7.0), since the drain shows only at a heartbeat. Budgets are small so the
+suite stays fast: B = 4 + 2 HB (14 s on 6.x, 24 s on 7 and 8), Sidekiq -t 3,
+margin 2 s, so quiesce's TERM deadline is t0 + B - 5 and its SIGKILL t0 +
+B - 1. Every scenario runs in its own Redis and namespace; they run a few at
+a time and each test waits for its own.
 """
 
 import json
@@ -16,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sidekiq_harness as h
 
-B = 14.0
+HB = h.HEARTBEAT_S
+B = 4 + 2 * HB
 T = 3
 M = 2.0
 TERM_DEADLINE = B - T - M
@@ -24,14 +31,22 @@ TERM_DEADLINE = B - T - M
 # room on top of what the design promises.
 SLACK = 3.0
 
+# Every short job ends, and its drain shows at the next heartbeat, well
+# before the TERM deadline (4 + HB < B - T - M).
 SHORT = [1.0, 1.5, 2.0, 3.0, 4.0]
-MEDIUM = 7.0  # longer than T, ends well before B - M
-LONG = 30.0  # longer than B
-# The drain shows only at the heartbeat after the last job ends, up to 5 s
-# later. For "drained" to beat the TERM deadline (B - T - M = 9 s) with a
-# 7 s job, the medium scenarios (and the others asserting "drained" with a
-# job past 5 s) get a larger budget: deadline at 15 s.
-B_MEDIUM = 20.0
+# Longer than T, ends well before B - M, and still running at Sidekiq's
+# second heartbeat (its first comes as it boots, before the jobs start), so
+# it shows in the work hash: 7 s on 6.x, 12 s on 7 and 8.
+MEDIUM = HB + 2
+# Still running at the first heartbeat after TSTP, so quiesce can only name
+# it by reading Redis; ends before the TERM deadline: 6 s on 6.x, 11 s on 7+.
+MID = HB + 1
+# The drain shows only at the heartbeat after the last job ends, up to HB
+# later. For "drained" to beat the TERM deadline with a MEDIUM job, the
+# medium scenarios (and the others asserting "drained" with a job past HB)
+# get a larger budget: B_MEDIUM - T - M = MEDIUM + HB + 3.
+B_MEDIUM = 10 + 2 * HB
+LONG = 6 * HB  # longer than every budget
 # Two Sidekiq processes of 5 threads: 8 jobs enqueued once both are up put
 # at least 3 on each. Every short job outlasts the wait for the last job to
 # start and ends before the TERM deadline; LONG is requeued.
@@ -47,27 +62,27 @@ SCENARIOS = {
     "short": scenario(durations=SHORT),
     "medium": scenario(B_MEDIUM, durations=[MEDIUM]),
     "medium_tini": scenario(B_MEDIUM, init="tini", durations=[MEDIUM]),
-    # With B = 14 the same job ends after the last heartbeat before the
+    # With B the same job may end after the last heartbeat before the
     # deadline: TERM goes at the deadline and Sidekiq still lets it finish.
     "medium_tight": scenario(durations=[MEDIUM]),
     "long": scenario(durations=[LONG]),
     # quiesce reads -t out of the shell string too.
     "wrapper": scenario(durations=[MEDIUM, LONG], wrapper=True),
     "wrapper_tini": scenario(init="tini", durations=[MEDIUM], wrapper=True),
-    "redis_hung": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="hung"),
-    "redis_down": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="down"),
+    "redis_hung": scenario(durations=[1.5, MID, LONG], quiesce_redis="hung"),
+    "redis_down": scenario(durations=[1.5, MID, LONG], quiesce_redis="down"),
     # quiesce's Redis goes bad 3 s into the drain; Sidekiq's own stays up.
-    "redis_gone_mid_drain": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="proxy",
+    "redis_gone_mid_drain": scenario(durations=[1.5, MID, LONG], quiesce_redis="proxy",
                                      redis_fault="close"),
-    "redis_garbage_mid_drain": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="proxy",
+    "redis_garbage_mid_drain": scenario(durations=[1.5, MID, LONG], quiesce_redis="proxy",
                                         redis_fault="garbage"),
-    "redis_hung_mid_drain": scenario(durations=[1.5, 6.0, LONG], quiesce_redis="proxy",
+    "redis_hung_mid_drain": scenario(durations=[1.5, MID, LONG], quiesce_redis="proxy",
                                      redis_fault="hang"),
-    # The 6 s job is still running at the first heartbeat after TSTP, so
+    # The MID job is still running at the first heartbeat after TSTP, so
     # quiesce can only name it by reading Redis (over TLS here).
-    "tls": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="tls"),
+    "tls": scenario(B_MEDIUM, durations=[1.0, MID], quiesce_redis="tls"),
     # quiesce talks to Redis through a counting proxy.
-    "load": scenario(B_MEDIUM, durations=[1.0, 6.0], quiesce_redis="proxy"),
+    "load": scenario(B_MEDIUM, durations=[1.0, MID], quiesce_redis="proxy"),
     # Sidekiq's timeout only in its config file's production section.
     "config_file": scenario(durations=[MEDIUM, LONG], timeout_in_config_file=True),
     # Every small pid inside the namespace, the real Sidekiq's included.
@@ -131,9 +146,9 @@ class QuiesceStop(unittest.TestCase):
     def assertExitSoonAfterLastJob(self, r: h.StopResult):
         gap = r.exit_after_last_end_s()
         self.assertIsNotNone(gap, r.describe())
-        # The drain shows at the next heartbeat (5 s), then TERM, then
+        # The drain shows at the next heartbeat (HB), then TERM, then
         # Sidekiq's own exit (about a second).
-        self.assertLess(gap, h.HEARTBEAT_S + 1 + SLACK,
+        self.assertLess(gap, HB + 1 + SLACK,
                         f"exit {gap:.2f}s after the last job ended\n{r.describe()}")
 
     # 1
@@ -185,7 +200,7 @@ class QuiesceStop(unittest.TestCase):
     def test_timeout_read_from_sidekiqs_config_file(self):
         r = result("config_file")
         self.assertCleanQuiesceStop(r)
-        # Read as 3 s from production's section: TERM at B - 3 - M, where the
+        # Read as T from production's section: TERM at B - T - M, where the
         # top level's 99 or the default 25 would leave no room to drain.
         plans = r.event("stop_plan")
         self.assertTrue(plans, r.describe())
@@ -221,7 +236,7 @@ class QuiesceStop(unittest.TestCase):
     def assertStopWithoutRedis(self, r: h.StopResult):
         self.assertCleanQuiesceStop(r)
         self.assertEqual(r.outcomes_by_seconds(),
-                         {1.5: "finished", 6.0: "finished", LONG: "requeued"}, r.describe())
+                         {1.5: "finished", MID: "finished", LONG: "requeued"}, r.describe())
         self.assertTrue(r.event("redis_error"), f"no redis_error logged\n{r.describe()}")
 
     def test_redis_hung_stop_within_budget(self):
@@ -256,7 +271,7 @@ class QuiesceStop(unittest.TestCase):
         self.assertEqual(r.event("redis_error"), [], r.describe())
         self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
         self.assertExitSoonAfterLastJob(r)
-        self.assertJobSeenInRedis(r, 6.0)
+        self.assertJobSeenInRedis(r, MID)
 
     def test_redis_load_during_the_drain(self):
         r = result("load")

@@ -3,6 +3,10 @@
 # finished job from one that was cut off.
 #
 # Run: REDIS_URL=redis://127.0.0.1:PORT/0 sidekiq -r ./app.rb -t 3 -c 10
+# (embedded.rb runs it embedded instead, 7+.)
+#
+# Runs on Sidekiq 6.4 (redis-rb, Sidekiq::Worker) and on 7.x and 8.x
+# (redis-client: no Redis constant; Sidekiq::Job).
 #
 # Keys written (all under "qtest:"):
 #   qtest:started   hash  jid -> JSON {at, pid, host, seconds}  (last start)
@@ -13,15 +17,33 @@ require "json"
 require "socket"
 require "sidekiq"
 
-# redis-rb 4.8 warns about its 5.0 API on every SADD Sidekiq makes.
-Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+# redis-rb 4.8 (Sidekiq 6) warns about its 5.0 API on every SADD Sidekiq
+# makes. Sidekiq 7+ talks to Redis through redis-client and defines no Redis.
+Redis.silence_deprecations = true if defined?(Redis) && Redis.respond_to?(:silence_deprecations=)
 
 redis_config = { url: ENV.fetch("REDIS_URL", "redis://127.0.0.1:6379/0") }
-Sidekiq.configure_server { |config| config.redis = redis_config }
+Sidekiq.configure_server do |config|
+  config.redis = redis_config
+  # QTEST_SECOND_CAPSULE=N (7+): a second capsule of N threads on the queue
+  # "second", beside the default one.
+  if (threads = ENV["QTEST_SECOND_CAPSULE"]) && config.respond_to?(:capsule)
+    config.capsule("second") do |cap|
+      cap.concurrency = Integer(threads)
+      cap.queues = %w[second]
+    end
+  end
+end
 Sidekiq.configure_client { |config| config.redis = redis_config }
 
+# QTEST_PROCTITLE_WORD=WORD: the app appends a word to Sidekiq's process
+# title, after the busy count (and after "stopping"), as PROCTITLES allows.
+if (word = ENV["QTEST_PROCTITLE_WORD"]) && defined?(Sidekiq::Launcher::PROCTITLES)
+  Sidekiq::Launcher::PROCTITLES << proc { word }
+end
+
 class SleepJob
-  include Sidekiq::Worker
+  # Sidekiq::Job since 6.3; Sidekiq::Worker is the older name of the same.
+  include(defined?(Sidekiq::Job) ? Sidekiq::Job : Sidekiq::Worker)
   # A job cut off by a hard shutdown must show up as requeued, never as a
   # retry: the tests tell the two apart.
   sidekiq_options retry: false
