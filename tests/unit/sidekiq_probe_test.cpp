@@ -248,3 +248,59 @@ TEST_CASE("polling: the work cache asks again only when the beat moves") {
   cache.clear();
   CHECK(cache.needs_refresh("a", 100.0));
 }
+
+namespace {
+
+// `{"a":{"a":...{}...}}`, `depth` objects deep.
+std::string nested_object(std::size_t depth) {
+  std::string text;
+  for (std::size_t i = 0; i < depth; ++i) text += R"({"a":)";
+  text += "{}";
+  text.append(depth, '}');
+  return text;
+}
+
+// A JSON string literal holding `text`.
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("polling: a work entry nested 200,000 deep is skipped and reported, not a crash") {
+  const std::string deep = nested_object(200'000);
+  Reply hash =
+      array({str("t1"), str(work_json("HardJob", "abc123", kNow - 12)), str("t2"),
+             str(R"({"queue":"q","payload":)" + quoted(deep) + R"(,"run_at":1})"), str("t3"),
+             str(R"({"queue":"q","payload":)" + deep + R"(,"run_at":1})"), str("t\n4"), str(deep)});
+  std::vector<std::string> skipped;
+  auto jobs = sk::parse_work(hash, &skipped);
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].job_class == "HardJob");
+  REQUIRE(skipped.size() == 3);
+  CHECK(skipped[0] == "t2: payload nested deeper than 64 levels");
+  CHECK(skipped[1] == "t3: entry nested deeper than 64 levels");
+  CHECK(skipped[2] == "t?4: entry nested deeper than 64 levels");
+  // What Sidekiq writes, with args a few levels deep, is still read.
+  Reply fine = array({str("t1"), str(R"({"queue":"q","payload":{"class":"C","args":)" +
+                                     nested_object(40) + R"(},"run_at":1})")});
+  skipped.clear();
+  REQUIRE(sk::parse_work(fine, &skipped).size() == 1);
+  CHECK(skipped.empty());
+  // Brackets inside strings do not count.
+  std::string brackets(1000, '[');
+  Reply in_string = array(
+      {str("t1"), str(R"({"queue":"q","payload":{"class":")" + brackets + R"("},"run_at":1})")});
+  REQUIRE(sk::parse_work(in_string).size() == 1);
+}
+
+TEST_CASE("discovery: identity info nested 200,000 deep is not accepted, not a crash") {
+  std::string info = R"({"started_at":1700000000,"pid":42,"x":)" + nested_object(200'000) + "}";
+  CHECK_FALSE(sk::accept_identity("web-1:42:0123456789ab", array({str(info), str("1700000095")}),
+                                  kStarted, kNow));
+}
