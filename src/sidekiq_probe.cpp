@@ -38,9 +38,13 @@ std::optional<long long> to_integer(std::string_view text) {
 }
 
 // Sidekiq writes epoch seconds; a value this large can only be
-// milliseconds (year 5138 in seconds), so accept that spelling too.
-double epoch_seconds(double value) {
-  return value > 1e11 ? value / 1000.0 : value;
+// milliseconds (year 5138 in seconds), so accept that spelling too. Anything
+// else (negative, zero, beyond year 5138 even in milliseconds) is no time:
+// a beat from the far future would pass for every later one.
+std::optional<double> epoch_seconds(double value) {
+  if (value > 1e11) value /= 1000.0;
+  if (!(value > 0 && value <= 1e11)) return std::nullopt;
+  return value;
 }
 
 std::optional<double> json_number(const json& object, const char* key) {
@@ -145,7 +149,8 @@ std::variant<RunningJob, std::string> running_job(std::string_view value) {
   running.jid = json_string(*job, "jid");
   running.queue = json_string(entry, "queue");
   if (running.queue.empty()) running.queue = json_string(*job, "queue");
-  running.run_at = epoch_seconds(json_number(entry, "run_at").value_or(0));
+  auto run_at = json_number(entry, "run_at");
+  running.run_at = run_at ? epoch_seconds(*run_at).value_or(0) : 0;
   return running;
 }
 
@@ -206,7 +211,8 @@ std::optional<FoundProcess> accept_identity(const std::string& identity,
   json info = parse_json(*info_text);
   if (!info.is_object()) return std::nullopt;
   auto started_at = json_number(info, "started_at");
-  if (!started_at || epoch_seconds(*started_at) < process_started - kStartSlackSeconds) {
+  if (started_at) started_at = epoch_seconds(*started_at);
+  if (!started_at || *started_at < process_started - kStartSlackSeconds) {
     return std::nullopt;
   }
   // info repeats the pid; a disagreement means the key is not what it says.

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -303,4 +304,42 @@ TEST_CASE("discovery: identity info nested 200,000 deep is not accepted, not a c
   std::string info = R"({"started_at":1700000000,"pid":42,"x":)" + nested_object(200'000) + "}";
   CHECK_FALSE(sk::accept_identity("web-1:42:0123456789ab", array({str(info), str("1700000095")}),
                                   kStarted, kNow));
+}
+
+TEST_CASE("Redis numbers: NaN, infinities, huge and negative times are no reading") {
+  for (const char* beat : {"nan", "-nan", "inf", "-inf", "1e300", "-1e300", "-5", "0", "1e15",
+                           "179769313486231570814527423731704356798070567525844996598917476803157"
+                           "260780028538760589558632766878171540458953514382464234321326889464182"
+                           "768467546703537516986049910576551282076245490090389328944075868508455"
+                           "133942304583236903222948165808559332123348274797826204144723168738177"
+                           "180919299881250404026184124858368"}) {
+    INFO(std::string(beat));
+    CHECK_FALSE(sk::parse_heartbeat("i", array({str(beat), str("true"), str("0")})));
+  }
+  // busy beyond any concurrency, and an integer reply of any size.
+  CHECK_FALSE(sk::parse_heartbeat("i", array({str("1700000095"), str("true"), str("1e3")})));
+  CHECK_FALSE(sk::parse_heartbeat(
+      "i", array({str("1700000095"), str("true"), str("99999999999999999999999")})));
+  CHECK_FALSE(sk::parse_heartbeat("i", array({str("1700000095"), str("true"),
+                                              integer(std::numeric_limits<long long>::min())})));
+  CHECK_FALSE(sk::parse_heartbeat("i", array({str("1700000095"), str("true"),
+                                              integer(std::numeric_limits<long long>::max())})));
+  // A run_at that is no time is unknown (0), never a job running for 1e300 s.
+  for (const char* run_at : {"-1e300", "1e300", "-5", "\"nan\"", "\"-inf\""}) {
+    INFO(std::string(run_at));
+    Reply hash =
+        array({str("t1"), str(std::string(R"({"queue":"q","payload":{"class":"C"},"run_at":)") +
+                              run_at + "}")});
+    auto jobs = sk::parse_work(hash);
+    REQUIRE(jobs.size() == 1);
+    CHECK(jobs[0].run_at == 0);
+    CHECK(sk::in_flight(jobs, kNow)[0].running_seconds == 0);
+  }
+  // A started_at that is no time does not pass for a fresh identity.
+  for (const char* started : {"1e300", "-1e300", "1e999"}) {
+    INFO(std::string(started));
+    std::string info = std::string(R"({"started_at":)") + started + R"(,"pid":42})";
+    CHECK_FALSE(sk::accept_identity("web-1:42:0123456789ab", array({str(info), str("1700000095")}),
+                                    kStarted, kNow));
+  }
 }
