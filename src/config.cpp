@@ -452,9 +452,18 @@ std::optional<std::string> choose_config_file(const FlagValues& flags, const Get
 // :timeout: of the config file Sidekiq will read, else its default.
 void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
   if (c.origins.count("stop.sidekiq_timeout")) return;
+  // The parsers cap what they read at kMaxSidekiqTimeoutSeconds, so the
+  // milliseconds always fit; a value at the cap was that long or longer.
+  auto too_long = [&](const std::string& where) {
+    c.warnings.push_back(fmt::format(
+        "stop.sidekiq_timeout: {} is 10 years or more; quiesce counts it as {}, longer than any "
+        "stop budget, so Sidekiq gets TERM at once",
+        where, format_duration(c.sidekiq_timeout)));
+  };
   if (auto t = sidekiq_timeout_in_command(c.command)) {
-    c.sidekiq_timeout = Duration{*t * 1000};
+    c.sidekiq_timeout = Duration{std::int64_t{*t} * 1000};
     c.origins["stop.sidekiq_timeout"] = {Layer::Command, "the command's -t"};
+    if (*t >= kMaxSidekiqTimeoutSeconds) too_long("the command's -t");
     return;
   }
   auto file = sidekiq_file_timeout(c.command, getenv);
@@ -462,6 +471,7 @@ void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
   if (file->timeout.seconds && *file->timeout.seconds > 0) {
     c.sidekiq_timeout = Duration{static_cast<std::int64_t>(*file->timeout.seconds * 1000)};
     c.origins["stop.sidekiq_timeout"] = {Layer::Command, ":timeout: in " + file->path};
+    if (*file->timeout.seconds >= kMaxSidekiqTimeoutSeconds) too_long(":timeout: in " + file->path);
   } else if (file->timeout.unreadable) {
     c.warnings.push_back(fmt::format(
         "stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read (ERB?); assuming "

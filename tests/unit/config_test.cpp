@@ -155,6 +155,35 @@ TEST_CASE("Sidekiq's timeout set by ERB: a startup warning names the file and th
   CHECK(c.warnings[0].find("--sidekiq-timeout") != std::string::npos);
 }
 
+TEST_CASE("Sidekiq's timeout beyond an int is read; beyond ten years, read as ten with a warning") {
+  auto c = load_ok({"--", "sidekiq", "-t", "2147484"});
+  CHECK(c.sidekiq_timeout == Duration{2'147'484'000});
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "no room to drain"));
+
+  for (const char* huge : {"315360001", "2147483648", "99999999999999999999999999"}) {
+    INFO(std::string(huge));
+    c = load_ok({"--", "sidekiq", "-t", huge});
+    CHECK(c.sidekiq_timeout == Duration{315'360'000'000});
+    REQUIRE(c.warnings.size() == 2);
+    CHECK(contains(c.warnings[0], "the command's -t"));
+    CHECK(contains(c.warnings[0], "10 years or more"));
+  }
+
+  for (const char* huge : {"1e300", "1e999", "315360001", "99999999999999999999999999.5"}) {
+    INFO(std::string(huge));
+    TempFile yml(std::string(":timeout: ") + huge + "\n");
+    c = load_ok({"--", "sidekiq", "-C", yml.path});
+    CHECK(c.sidekiq_timeout == Duration{315'360'000'000});
+    REQUIRE(c.warnings.size() == 2);
+    CHECK(contains(c.warnings[0], ":timeout: in " + yml.path));
+    CHECK(contains(c.warnings[0], "10 years or more"));
+  }
+  TempFile fine(":timeout: 2147484.5\n");
+  c = load_ok({"--", "sidekiq", "-C", fine.path});
+  CHECK(c.sidekiq_timeout == Duration{2'147'484'500});
+}
+
 TEST_CASE("TINI_* variables are switches, as in tini") {
   Env env{{{"TINI_SUBREAPER", ""}, {"TINI_KILL_PROCESS_GROUP", "0"}, {"TINI_VERBOSITY", "3"}}};
   auto c = load_ok({"--", "true"}, env);
