@@ -250,6 +250,24 @@ TEST_CASE("bad input: one line naming the key and the problem") {
   }
 }
 
+TEST_CASE("durations beyond ten years: an error naming the key, from flags, environment, file") {
+  auto e = load_error({"--stop-timeout", "99999999999h", "--", "true"});
+  CHECK(contains(e, "--stop-timeout: '99999999999h' is longer than 10 years"));
+  e = load_error({"--", "true"}, Env{{{"QUIESCE_POLL_INTERVAL", "99999999999999999999999ms"}}});
+  CHECK(contains(e, "QUIESCE_POLL_INTERVAL: '99999999999999999999999ms' is longer than 10 years"));
+  e = load_error({"--exit-grace", "87601h", "--", "true"});
+  CHECK(contains(e, "--exit-grace: '87601h' is longer than 10 years"));
+  CHECK(load_ok({"--exit-grace", "87600h", "--", "true"}).exit_grace == Duration{315'360'000'000});
+  TempFile huge("[stop]\nstop_timeout = 9223372036854775807\n");
+  e = load_error({"--config", huge.path, "--", "true"});
+  CHECK(contains(e, huge.path + ":2: stop.stop_timeout: '9223372036854775807' is longer than 10"));
+  TempFile negative("[redis]\nconnect_timeout = -9223372036854775808\n");
+  e = load_error({"--config", negative.path, "--", "true"});
+  CHECK(contains(e, negative.path + ":2: redis.connect_timeout: '-9223372036854775808' is not a"));
+  TempFile beyond("[stop]\nstop_timeout = 99999999999999999999\n");
+  CHECK(contains(load_error({"--config", beyond.path, "--", "true"}), beyond.path + ":2"));
+}
+
 TEST_CASE("bad config file: unknown keys and bad values name the line") {
   TempFile unknown("verbosity = 2\n\n[stop]\nstop_timout = \"30s\"\n");
   auto e = load_error({"--config", unknown.path, "--", "true"});
