@@ -145,7 +145,10 @@ std::optional<SidekiqFileTimeout> sidekiq_file_timeout(
   };
   auto path = sidekiq_config_path(*options, is_file, is_dir);
   if (!path) return std::nullopt;
-  auto text = read_file_text(*path);
+  // Real ones are a few KB. Not a regular file (-C /dev/zero, a FIFO) or
+  // longer: not read, as if missing.
+  constexpr std::size_t kMaxSidekiqYml = 1 << 20;
+  auto text = read_file_text(*path, kMaxSidekiqYml);
   if (!text) return std::nullopt;  // Sidekiq itself will say the file is missing
   return SidekiqFileTimeout{*path,
                             timeout_in_sidekiq_yml(*text, sidekiq_environment(*options, getenv))};
