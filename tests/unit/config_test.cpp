@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "quiesce/duration.hpp"
 #include "quiesce/signal_names.hpp"
@@ -284,6 +285,59 @@ TEST_CASE("bad config file: unknown keys and bad values name the line") {
 
   TempFile bad_toml("[stop\n");
   CHECK(contains(load_error({"--config", bad_toml.path, "--", "true"}), bad_toml.path + ":1"));
+}
+
+TEST_CASE("config file bytes toml++ 3.3.0 trips on: an error naming the line, never an abort") {
+  struct Case {
+    std::string bytes;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      // parse_key()'s assertion: a table header holding a control byte, or
+      // not starting with a key (toml++ pull request 301).
+      {"verbosity = 2\n[\x01]\n", ":2: control character 0x01"},
+      {"[stop\x7f]\n", ":1: control character 0x7f"},
+      {"[[[a]]]\n", ": not TOML that toml++ can read"},
+      {"[[=\n", ": not TOML that toml++ can read"},
+      // __builtin_unreachable() in its whitespace test (issues 190 and 295).
+      {"s = \"\"\"\\\n\xc2\xa7\"\"\"\n", ":2: non-ASCII character"},
+      {"\xcc\xaa", ":1: non-ASCII character"},
+      {"verbosity = 2 \xc2\xa7\n", ":1: non-ASCII character"},
+      // Never TOML: invalid UTF-8, control characters, a CR alone.
+      {"# \xff\n", ":1: invalid UTF-8"},
+      {"# \xc0\x80\n", ":1: invalid UTF-8"},          // overlong NUL
+      {"\n\n# \xed\xa0\x80\n", ":3: invalid UTF-8"},  // a surrogate
+      {"# \xf4\x90\x80\x80\n", ":1: invalid UTF-8"},  // beyond U+10FFFF
+      {"# \xe2\x82\n", ":1: invalid UTF-8"},          // cut short
+      {"verbosity = 2\r\n[stop]\r", ":2: carriage return"},
+      {std::string("verbosity = \"2\0\"\n", 17), ":1: control character 0x00"},
+      {"verbosity = 2\x0c\n", ":1: control character 0x0c"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.bytes);
+    TempFile file(c.bytes);
+    auto e = load_error({"--config", file.path, "--", "true"});
+    CHECK(contains(e, file.path + c.says));
+    CHECK(e.find('\n') == std::string::npos);
+  }
+  // What TOML allows still loads: tabs, CRLF, non-ASCII in comments and strings.
+  TempFile fine(
+      "# Zeit\xc3\xbc"
+      "berschreitung \xe2\x80\x94 \xf0\x9f\x98\x80\r\n[stop]\r\n\tstop_timeout = "
+      "\"40s\"\r\n"
+      "[redis]\nca_file = \"/etc/ssl/\xc2\xa7-\xd0\x96.pem\"  # \xc2\xa7\n");
+  auto c = load_ok({"--config", fine.path, "--", "true"});
+  CHECK(c.stop_timeout == Duration{40'000});
+  CHECK(c.redis_ca_file == "/etc/ssl/\xc2\xa7-\xd0\x96.pem");
+}
+
+TEST_CASE("config file: only a regular file within 1 MiB is read") {
+  CHECK(contains(load_error({"--config", "/dev/zero", "--", "true"}), "/dev/zero"));
+  CHECK(contains(load_error({"--", "true"}, Env{{{"QUIESCE_CONFIG", "/dev/null"}}}), "/dev/null"));
+  TempFile big("verbosity = 2\n" + std::string(2 << 20, '#') + "\n");
+  auto e = load_error({"--config", big.path, "--", "true"});
+  CHECK(contains(e, big.path));
+  CHECK(contains(e, "1 MiB"));
 }
 
 TEST_CASE("a budget with no room to drain is a startup warning for Sidekiq commands") {
