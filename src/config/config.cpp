@@ -2,6 +2,30 @@
 
 #include <fmt/format.h>
 #include <getopt.h>
+
+// toml++ 3.3.0 checks its own preconditions with TOML_ASSERT_ASSUME: an
+// abort in a build with assertions (a table header such as "[[[a]]]"), an
+// assumption without (undefined behaviour). It marks "cannot happen" with
+// TOML_UNREACHABLE, which some non-ASCII input reaches (its issues 190 and
+// 295). Each becomes an exception, which apply_file reports as a TOML error,
+// in every build; in toml++'s few noexcept functions it ends the program
+// cleanly, never in undefined behaviour. toml_bytes_problem() keeps the
+// inputs known to get there away from toml++ in the first place.
+namespace quiesce {
+struct TomlCheckFailed {
+  const char* check;
+};
+[[noreturn]] void toml_check_failed(const char* check) {
+  throw TomlCheckFailed{check};
+}
+}  // namespace quiesce
+#include <toml++/impl/preprocessor.h>
+#undef TOML_ASSERT
+#undef TOML_ASSERT_ASSUME
+#undef TOML_UNREACHABLE
+#define TOML_ASSERT(expr) ((expr) ? static_cast<void>(0) : ::quiesce::toml_check_failed(#expr))
+#define TOML_ASSERT_ASSUME(expr) TOML_ASSERT(expr)
+#define TOML_UNREACHABLE ::quiesce::toml_check_failed("unreachable")
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -17,6 +41,7 @@
 #include "quiesce/core/drain_policy.hpp"
 #include "quiesce/core/enum_names.hpp"
 #include "quiesce/core/signal_names.hpp"
+#include "quiesce/procfs/file_text.hpp"
 #include "quiesce/sidekiq/args.hpp"
 #include "quiesce/sidekiq/config_file.hpp"
 
@@ -404,13 +429,123 @@ bool is_section(const std::string& key) {
   return key == "signals" || key == "stop" || key == "redis";
 }
 
+// The first thing in a config file that TOML never allows (a control
+// character other than tab, a CR without LF, invalid UTF-8) or that
+// toml++ 3.3.0 cannot read safely (a non-ASCII character where it looks for
+// whitespace: outside comments and strings, or in a multi-line basic
+// string), as "LINE: problem".
+std::optional<std::string> toml_bytes_problem(std::string_view text) {
+  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } in = In::Code;
+  std::size_t line = 1;
+  bool escaped = false;
+  auto run_of = [&](std::size_t i, char quote) {
+    std::size_t n = 0;
+    while (i + n < text.size() && text[i + n] == quote) ++n;
+    return n;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      // UTF-8 without overlong forms, surrogates or code points past U+10FFFF.
+      std::size_t len = 0;
+      if (c >= 0xc2 && c <= 0xdf) len = 2;
+      if (c >= 0xe0 && c <= 0xef) len = 3;
+      if (c >= 0xf0 && c <= 0xf4) len = 4;
+      bool ok = len > 0 && i + len <= text.size();
+      for (std::size_t k = 1; ok && k < len; ++k) {
+        auto next = static_cast<unsigned char>(text[i + k]);
+        unsigned char low = 0x80, high = 0xbf;
+        if (k == 1 && c == 0xe0) low = 0xa0;
+        if (k == 1 && c == 0xed) high = 0x9f;
+        if (k == 1 && c == 0xf0) low = 0x90;
+        if (k == 1 && c == 0xf4) high = 0x8f;
+        ok = next >= low && next <= high;
+      }
+      if (!ok) return fmt::format("{}: invalid UTF-8 (byte 0x{:02x})", line, c);
+      if (in == In::Code || in == In::MultiBasic) {
+        return fmt::format(
+            "{}: non-ASCII character outside a comment or a one-line string (write it as "
+            "\\uXXXX in a \"string\")",
+            line);
+      }
+      i += len - 1;
+      escaped = false;
+      continue;
+    }
+    if (c == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) {
+      return fmt::format("{}: carriage return not followed by a line feed", line);
+    }
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+      return fmt::format("{}: control character 0x{:02x}", line, c);
+    }
+    if (c == '\n') ++line;
+    bool was_escaped = escaped;
+    escaped = false;
+    switch (in) {
+      case In::Code:
+        if (c == '#') {
+          in = In::Comment;
+        } else if (c == '"' || c == '\'') {
+          bool multi = run_of(i, static_cast<char>(c)) >= 3;
+          if (multi) i += 2;
+          in = c == '"' ? (multi ? In::MultiBasic : In::Basic)
+                        : (multi ? In::MultiLiteral : In::Literal);
+        }
+        break;
+      case In::Comment:
+        if (c == '\n') in = In::Code;
+        break;
+      case In::Basic:
+      case In::Literal:
+        // A string ends at its quote, or (an error toml++ reports) the line.
+        if (c == '\n' || (c == '\'' && in == In::Literal) || (c == '"' && !was_escaped)) {
+          in = In::Code;
+        } else if (c == '\\' && in == In::Basic) {
+          escaped = !was_escaped;
+        }
+        break;
+      case In::MultiBasic:
+      case In::MultiLiteral: {
+        char quote = in == In::MultiBasic ? '"' : '\'';
+        if (c == '\\' && in == In::MultiBasic) {
+          escaped = !was_escaped;
+        } else if (c == static_cast<unsigned char>(quote) && !was_escaped) {
+          // Up to five quotes close one: the first two may belong to the text.
+          std::size_t n = run_of(i, quote);
+          if (n >= 3) in = In::Code;
+          i += n - 1;
+        }
+        break;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<ConfigError> apply_file(Config& c, const std::string& path) {
+  // Real ones are a few hundred bytes; a FIFO at /etc/quiesce.toml must not
+  // block PID 1, /dev/zero must not fill memory.
+  constexpr std::size_t kMaxConfigFile = 1 << 20;
+  auto text = read_file_text(path, kMaxConfigFile);
+  if (!text) {
+    std::error_code ec;
+    bool regular = std::filesystem::is_regular_file(path, ec);
+    return ConfigError{fmt::format(
+        "quiesce: config file {}: {}", path,
+        regular ? "cannot be read, or larger than 1 MiB" : "not a regular file of at most 1 MiB")};
+  }
+  if (auto problem = toml_bytes_problem(*text)) {
+    return ConfigError{fmt::format("quiesce: {}:{}", path, *problem)};
+  }
   toml::table root;
   try {
-    root = toml::parse_file(path);
+    root = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
     return ConfigError{
         fmt::format("quiesce: {}:{}: {}", path, e.source().begin.line, e.description())};
+  } catch (const TomlCheckFailed& e) {
+    return ConfigError{fmt::format(
+        "quiesce: {}: not TOML that toml++ can read (its check {} failed)", path, e.check)};
   }
   for (const auto& [k, node] : root) {
     std::string key(k.str());
@@ -444,9 +579,18 @@ std::optional<std::string> choose_config_file(const FlagValues& flags, const Get
 // :timeout: of the config file Sidekiq will read, else its default.
 void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
   if (c.origins.count(Key::SidekiqTimeout)) return;
+  // The parsers cap what they read at kMaxSidekiqTimeoutSeconds, so the
+  // milliseconds always fit; a value at the cap was that long or longer.
+  auto too_long = [&](const std::string& where) {
+    c.warnings.push_back(fmt::format(
+        "stop.sidekiq_timeout: {} is 10 years or more; quiesce counts it as {}, longer than any "
+        "stop budget, so Sidekiq gets TERM at once",
+        where, format_duration(c.sidekiq_timeout)));
+  };
   if (auto t = sidekiq_timeout_in_command(c.command)) {
-    c.sidekiq_timeout = Duration{*t * 1000};
+    c.sidekiq_timeout = Duration{std::int64_t{*t} * 1000};
     c.origins[Key::SidekiqTimeout] = {Layer::Command, "the command's -t"};
+    if (*t >= kMaxSidekiqTimeoutSeconds) too_long("the command's -t");
     return;
   }
   auto file = sidekiq_file_timeout(c.command, getenv);
@@ -454,6 +598,7 @@ void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
   if (file->timeout.seconds && *file->timeout.seconds > 0) {
     c.sidekiq_timeout = Duration{static_cast<std::int64_t>(*file->timeout.seconds * 1000)};
     c.origins[Key::SidekiqTimeout] = {Layer::Command, ":timeout: in " + file->path};
+    if (*file->timeout.seconds >= kMaxSidekiqTimeoutSeconds) too_long(":timeout: in " + file->path);
   } else if (file->timeout.unreadable) {
     c.warnings.push_back(fmt::format(
         "stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read (ERB?); assuming "
@@ -528,7 +673,7 @@ std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& ra
   bool explicit_file = false;
   if (auto path = choose_config_file(flags, getenv, explicit_file)) {
     std::error_code ec;
-    if (explicit_file && !std::filesystem::is_regular_file(*path, ec)) {
+    if (explicit_file && !std::filesystem::exists(*path, ec)) {
       return ConfigError{fmt::format("quiesce: config file {}: no such file", *path)};
     }
     if (auto e = apply_file(c, *path)) return *e;

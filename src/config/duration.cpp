@@ -9,9 +9,7 @@
 namespace quiesce {
 namespace {
 
-// Ten years: far beyond any stop budget, and small enough that deadline
-// arithmetic on int64 milliseconds can never overflow.
-constexpr std::int64_t kMaxMillis = 10LL * 365 * 24 * 3600 * 1000;
+constexpr std::int64_t kMaxMillis = kMaxDuration.count();
 
 std::optional<std::int64_t> unit_millis(std::string_view unit) {
   if (unit == "ms") return 1;
@@ -23,7 +21,10 @@ std::optional<std::int64_t> unit_millis(std::string_view unit) {
 
 }  // namespace
 
-std::optional<Duration> parse_duration(std::string_view text) {
+std::optional<Duration> parse_duration(std::string_view text, bool* too_long) {
+  bool ignored = false;
+  if (!too_long) too_long = &ignored;
+  *too_long = false;
   if (text.empty()) return std::nullopt;
   std::int64_t total = 0;
   std::size_t i = 0;
@@ -33,7 +34,10 @@ std::optional<Duration> parse_duration(std::string_view text) {
     std::int64_t value = 0;
     while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
       value = value * 10 + (text[i] - '0');
-      if (value > kMaxMillis) return std::nullopt;
+      if (value > kMaxMillis) {
+        *too_long = true;
+        return std::nullopt;
+      }
       ++i;
     }
     if (i == start) return std::nullopt;  // a unit with no number, or a sign
@@ -49,7 +53,10 @@ std::optional<Duration> parse_duration(std::string_view text) {
     auto scale = unit_millis(unit);
     if (!scale) return std::nullopt;
     total += value * *scale;
-    if (total > kMaxMillis) return std::nullopt;
+    if (total > kMaxMillis) {
+      *too_long = true;
+      return std::nullopt;
+    }
   }
   return Duration{total};
 }

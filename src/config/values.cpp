@@ -59,7 +59,12 @@ Parsed<bool> parse_bool_value(std::string_view text) {
 }
 
 Parsed<Duration> parse_duration_value(std::string_view text) {
-  if (auto d = parse_duration(text)) return *d;
+  bool too_long = false;
+  if (auto d = parse_duration(text, &too_long)) return *d;
+  if (too_long) {
+    return Problem{
+        fmt::format("'{}' is longer than 10 years ({})", text, format_duration(kMaxDuration))};
+  }
   return Problem{fmt::format("'{}' is not a duration (use 30, 30s, 1m30s or 500ms)", text)};
 }
 

@@ -14,9 +14,17 @@
 namespace quiesce {
 namespace {
 
+// /proc/stat has a line per CPU and an "intr" line of a count per
+// interrupt: tens of KB on a large machine, btime after them.
+constexpr std::size_t kMaxProcStat = 4 << 20;
+// /proc/<pid>/stat: a comm of at most 64 bytes and 50 numbers.
+constexpr std::size_t kMaxPidStat = 64 << 10;
+// A title is short; a cmdline can be megabytes, and only its head matters.
+constexpr std::size_t kMaxCmdline = 64 << 10;
+
 // "btime <seconds since the epoch>" in /proc/stat.
 std::optional<long long> boot_time(const std::string& proc_root) {
-  auto text = read_file_text(proc_root + "/stat");
+  auto text = read_file_text(proc_root + "/stat", kMaxProcStat);
   if (!text) return std::nullopt;
   std::istringstream lines(*text);
   std::string line;
@@ -41,11 +49,11 @@ std::optional<pid_t> parse_pid(std::string_view name) {
 std::optional<ProcessInfo> read_one(pid_t pid, const std::string& proc_root, long long btime,
                                     long ticks_per_second) {
   const std::string dir = proc_root + "/" + std::to_string(pid);
-  auto stat_text = read_file_text(dir + "/stat");
+  auto stat_text = read_file_text(dir + "/stat", kMaxPidStat);
   if (!stat_text) return std::nullopt;
   auto stat = parse_stat(*stat_text);
   if (!stat) return std::nullopt;
-  auto cmdline = read_file_text(dir + "/cmdline");
+  auto cmdline = read_file_head(dir + "/cmdline", kMaxCmdline);
   if (!cmdline) return std::nullopt;
   ProcessInfo info;
   info.pid = pid;

@@ -83,7 +83,8 @@ std::optional<Words> sidekiq_arguments(const Words& argv) {
 
 // Ruby's Integer(String), which cli.rb applies to -t: surrounding
 // whitespace, a sign, 0x/0b/0o/0d prefixes, a leading 0 meaning octal, and
-// single underscores between digits.
+// single underscores between digits. Ruby's integers have no limit; one
+// beyond a long long reads as LLONG_MAX (or -LLONG_MAX).
 std::optional<long long> ruby_integer(std::string_view text) {
   auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
   while (!text.empty() && space(text.front())) text.remove_prefix(1);
@@ -119,16 +120,15 @@ std::optional<long long> ruby_integer(std::string_view text) {
                     ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
                     : 99;
     if (digit >= base) return std::nullopt;
-    if (value > (LLONG_MAX - digit) / base) return std::nullopt;
-    value = value * base + digit;
+    value = value > (LLONG_MAX - digit) / base ? LLONG_MAX : value * base + digit;
   }
   return negative ? -value : value;
 }
 
 std::optional<int> valid_timeout(std::string_view text) {
   auto value = ruby_integer(text);
-  if (!value || *value <= 0 || *value > INT_MAX) return std::nullopt;
-  return static_cast<int>(*value);
+  if (!value || *value <= 0) return std::nullopt;
+  return static_cast<int>(std::min<long long>(*value, kMaxSidekiqTimeoutSeconds));
 }
 
 enum class Arg { None, Required, Optional };

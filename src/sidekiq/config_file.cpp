@@ -1,6 +1,8 @@
 #include "quiesce/sidekiq/config_file.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -31,7 +33,8 @@ std::string_view key_name(std::string_view key) {
   return unquote(key);
 }
 
-// A plain YAML number: 25, 25.5, "25".
+// A plain YAML number: 25, 25.5, "25"; beyond kMaxSidekiqTimeoutSeconds
+// (1e300, 1e999 which strtod makes infinite), that.
 std::optional<double> plain_number(std::string_view value) {
   value = unquote(trim(value));
   if (value.empty()) return std::nullopt;
@@ -41,7 +44,8 @@ std::optional<double> plain_number(std::string_view value) {
   if (end != text.c_str() + text.size() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
     return std::nullopt;
   }
-  return seconds;
+  if (std::isnan(seconds)) return std::nullopt;
+  return std::min(seconds, static_cast<double>(kMaxSidekiqTimeoutSeconds));
 }
 
 struct Line {
@@ -141,7 +145,10 @@ std::optional<SidekiqFileTimeout> sidekiq_file_timeout(
   };
   auto path = sidekiq_config_path(*options, is_file, is_dir);
   if (!path) return std::nullopt;
-  auto text = read_file_text(*path);
+  // Real ones are a few KB. Not a regular file (-C /dev/zero, a FIFO) or
+  // longer: not read, as if missing.
+  constexpr std::size_t kMaxSidekiqYml = 1 << 20;
+  auto text = read_file_text(*path, kMaxSidekiqYml);
   if (!text) return std::nullopt;  // Sidekiq itself will say the file is missing
   return SidekiqFileTimeout{*path,
                             timeout_in_sidekiq_yml(*text, sidekiq_environment(*options, getenv))};

@@ -209,9 +209,16 @@ void DrainProbe::fetch_work(std::uint64_t seq, std::vector<std::string> identiti
     if (!replies) log_redis_failure("poll", failure_of(result));
     for (std::size_t k = 0; replies && k < stale.size(); ++k) {
       // Only one of <id>:work and <id>:workers is written, by version.
-      auto jobs = sidekiq::parse_work((*replies)[2 * k]);
-      auto older = sidekiq::parse_work((*replies)[2 * k + 1]);
+      std::vector<std::string> skipped;
+      auto jobs = sidekiq::parse_work((*replies)[2 * k], &skipped);
+      auto older = sidekiq::parse_work((*replies)[2 * k + 1], &skipped);
       jobs.insert(jobs.end(), older.begin(), older.end());
+      for (const std::string& why : skipped) {
+        if (!log_) break;
+        log_(make_log(Level::Warn, "redis_entry_skipped",
+                      "Sidekiq work entry of " + identities[stale[k]] + " skipped: " + why,
+                      {{"identity", identities[stale[k]]}, {"problem", why}}));
+      }
       work_.store(identities[stale[k]], beats[stale[k]]->beat, std::move(jobs));
     }
     finish_poll(seq, identities, beats);

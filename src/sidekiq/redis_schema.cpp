@@ -1,9 +1,12 @@
 #include "quiesce/sidekiq/redis_schema.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "quiesce/procfs/process_table.hpp"
 
@@ -37,9 +40,13 @@ std::optional<long long> to_integer(std::string_view text) {
 }
 
 // Sidekiq writes epoch seconds; a value this large can only be
-// milliseconds (year 5138 in seconds), so accept that spelling too.
-double epoch_seconds(double value) {
-  return value > 1e11 ? value / 1000.0 : value;
+// milliseconds (year 5138 in seconds), so accept that spelling too. Anything
+// else (negative, zero, beyond year 5138 even in milliseconds) is no time:
+// a beat from the far future would pass for every later one.
+std::optional<double> epoch_seconds(double value) {
+  if (value > 1e11) value /= 1000.0;
+  if (!(value > 0 && value <= 1e11)) return std::nullopt;
+  return value;
 }
 
 std::optional<double> json_number(const json& object, const char* key) {
@@ -73,29 +80,79 @@ std::optional<double> beat_of(const redis::Reply* reply) {
   return epoch_seconds(*value);
 }
 
-// The job inside a work entry: a JSON string (6, 7) or already an object.
-json job_of(const json& entry) {
-  auto it = entry.find("payload");
-  if (it == entry.end()) return json::object();
-  if (it->is_object()) return *it;
-  if (!it->is_string()) return json::object();
-  json job = json::parse(it->get_ref<const std::string&>(), nullptr, false);
-  return job.is_object() ? job : json::object();
+// Sidekiq's JSON nests a few levels (a job's args may add some). A deeper
+// one is hostile: 200,000 levels take 400 KB, and nlohmann-json's copies,
+// comparisons and dumps recurse once per level.
+constexpr std::size_t kMaxJsonDepth = 64;
+
+// Whether the arrays and objects of `text` nest no deeper than kMaxJsonDepth,
+// brackets inside strings not counted. Checked before parsing, so nothing
+// deep is ever built.
+bool json_depth_within_limit(std::string_view text) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return false;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return true;
 }
 
-std::optional<RunningJob> running_job(std::string_view value) {
+// Parsed JSON from Redis; discarded when it does not parse or nests too deep.
+json parse_json(std::string_view text) {
+  if (!json_depth_within_limit(text)) return json(json::value_t::discarded);
+  return json::parse(text, nullptr, false);
+}
+
+std::string too_deep(const char* what) {
+  return fmt::format("{} nested deeper than {} levels", what, kMaxJsonDepth);
+}
+
+// The job inside a work entry: a JSON string (6, 7) or already an object.
+// A string is parsed into `parsed`; the job is never copied. nullptr when
+// the payload nests too deep to be read.
+const json* job_of(const json& entry, json& parsed) {
+  static const json kNoJob = json::object();
+  auto it = entry.find("payload");
+  if (it == entry.end()) return &kNoJob;
+  if (it->is_object()) return &*it;
+  if (!it->is_string()) return &kNoJob;
+  const std::string& text = it->get_ref<const std::string&>();
+  if (!json_depth_within_limit(text)) return nullptr;
+  parsed = json::parse(text, nullptr, false);
+  return parsed.is_object() ? &parsed : &kNoJob;
+}
+
+// A work entry's job, or why the entry cannot be read.
+std::variant<RunningJob, std::string> running_job(std::string_view value) {
+  if (!json_depth_within_limit(value)) return too_deep("entry");
   json entry = json::parse(value, nullptr, false);
-  if (!entry.is_object()) return std::nullopt;
-  json job = job_of(entry);
+  if (!entry.is_object()) return std::string("entry is not a JSON object");
+  json parsed;
+  const json* job = job_of(entry, parsed);
+  if (!job) return too_deep("payload");
   RunningJob running;
   // ActiveJob runs every job as one wrapper class and names the real one
   // in "wrapped".
-  running.job_class = json_string(job, "wrapped");
-  if (running.job_class.empty()) running.job_class = json_string(job, "class");
-  running.jid = json_string(job, "jid");
+  running.job_class = json_string(*job, "wrapped");
+  if (running.job_class.empty()) running.job_class = json_string(*job, "class");
+  running.jid = json_string(*job, "jid");
   running.queue = json_string(entry, "queue");
-  if (running.queue.empty()) running.queue = json_string(job, "queue");
-  running.run_at = epoch_seconds(json_number(entry, "run_at").value_or(0));
+  if (running.queue.empty()) running.queue = json_string(*job, "queue");
+  auto run_at = json_number(entry, "run_at");
+  running.run_at = run_at ? epoch_seconds(*run_at).value_or(0) : 0;
   return running;
 }
 
@@ -153,10 +210,11 @@ std::optional<FoundProcess> accept_identity(const std::string& identity,
   if (!id || !info_field) return std::nullopt;
   auto info_text = text_of(*info_field);
   if (!info_text) return std::nullopt;
-  json info = json::parse(*info_text, nullptr, false);
+  json info = parse_json(*info_text);
   if (!info.is_object()) return std::nullopt;
   auto started_at = json_number(info, "started_at");
-  if (!started_at || epoch_seconds(*started_at) < process_started - kStartTimeSlackSeconds) {
+  if (started_at) started_at = epoch_seconds(*started_at);
+  if (!started_at || *started_at < process_started - kStartTimeSlackSeconds) {
     return std::nullopt;
   }
   // info repeats the pid; a disagreement means the key is not what it says.
@@ -198,13 +256,23 @@ std::optional<HeartbeatReading> parse_heartbeat(const std::string& identity,
   return reading;
 }
 
-std::vector<RunningJob> parse_work(const redis::Reply& hgetall) {
+std::vector<RunningJob> parse_work(const redis::Reply& hgetall, std::vector<std::string>* skipped) {
   std::vector<RunningJob> jobs;
   if (hgetall.type != redis::Reply::Type::Array) return jobs;
   for (std::size_t i = 1; i < hgetall.elements.size(); i += 2) {
     auto value = text_of(hgetall.elements[i]);
     if (!value) continue;
-    if (auto job = running_job(*value)) jobs.push_back(std::move(*job));
+    auto job = running_job(*value);
+    if (auto* read = std::get_if<RunningJob>(&job)) {
+      jobs.push_back(std::move(*read));
+    } else if (skipped) {
+      // The field is a thread id; whatever else it holds goes to a log line.
+      std::string field(text_of(hgetall.elements[i - 1]).value_or("?").substr(0, 64));
+      for (char& c : field) {
+        if (c < 0x20 || c > 0x7e) c = '?';
+      }
+      skipped->push_back(field + ": " + std::get<std::string>(job));
+    }
   }
   return jobs;
 }

@@ -29,8 +29,10 @@ std::string sidekiq_environment(const SidekiqFileOptions& options,
                                 const std::function<const char*(const char*)>& getenv);
 
 struct TimeoutInFile {
-  std::optional<double> seconds;  // what Sidekiq would use, when the file sets it
-  bool unreadable = false;        // set, but not as a plain number (ERB, say)
+  // What Sidekiq would use, when the file sets it: at most
+  // kMaxSidekiqTimeoutSeconds (a longer one, even 1e300 or .inf, reads as that).
+  std::optional<double> seconds;
+  bool unreadable = false;  // set, but not as a plain number (ERB, say)
 };
 
 // `timeout:` or `:timeout:` at the top level, overridden by the same key in

@@ -70,7 +70,11 @@ struct RunningJob {
   std::string queue;
   WallSeconds run_at = 0;
 };
-std::vector<RunningJob> parse_work(const redis::Reply& hgetall);
+// An entry that cannot be read (not JSON, or nested deeper than any
+// Sidekiq writes: nlohmann-json recurses on such values) is skipped; when
+// `skipped` is given, it gets one line per such entry, naming its field.
+std::vector<RunningJob> parse_work(const redis::Reply& hgetall,
+                                   std::vector<std::string>* skipped = nullptr);
 std::vector<InFlightJob> in_flight(const std::vector<RunningJob>& jobs, WallSeconds now);
 
 // Per identity: the beat whose work hash was last read, and its jobs. The

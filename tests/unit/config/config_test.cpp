@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "quiesce/config/duration.hpp"
 #include "quiesce/core/signal_names.hpp"
@@ -155,6 +156,35 @@ TEST_CASE("Sidekiq's timeout set by ERB: a startup warning names the file and th
   CHECK(c.warnings[0].find("--sidekiq-timeout") != std::string::npos);
 }
 
+TEST_CASE("Sidekiq's timeout beyond an int is read; beyond ten years, read as ten with a warning") {
+  auto c = load_ok({"--", "sidekiq", "-t", "2147484"});
+  CHECK(c.sidekiq_timeout == Duration{2'147'484'000});
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "no room to drain"));
+
+  for (const char* huge : {"315360001", "2147483648", "99999999999999999999999999"}) {
+    INFO(std::string(huge));
+    c = load_ok({"--", "sidekiq", "-t", huge});
+    CHECK(c.sidekiq_timeout == Duration{315'360'000'000});
+    REQUIRE(c.warnings.size() == 2);
+    CHECK(contains(c.warnings[0], "the command's -t"));
+    CHECK(contains(c.warnings[0], "10 years or more"));
+  }
+
+  for (const char* huge : {"1e300", "1e999", "315360001", "99999999999999999999999999.5"}) {
+    INFO(std::string(huge));
+    TempFile yml(std::string(":timeout: ") + huge + "\n");
+    c = load_ok({"--", "sidekiq", "-C", yml.path});
+    CHECK(c.sidekiq_timeout == Duration{315'360'000'000});
+    REQUIRE(c.warnings.size() == 2);
+    CHECK(contains(c.warnings[0], ":timeout: in " + yml.path));
+    CHECK(contains(c.warnings[0], "10 years or more"));
+  }
+  TempFile fine(":timeout: 2147484.5\n");
+  c = load_ok({"--", "sidekiq", "-C", fine.path});
+  CHECK(c.sidekiq_timeout == Duration{2'147'484'500});
+}
+
 TEST_CASE("TINI_* variables are switches, as in tini") {
   Env env{{{"TINI_SUBREAPER", ""}, {"TINI_KILL_PROCESS_GROUP", "0"}, {"TINI_VERBOSITY", "3"}}};
   auto c = load_ok({"--", "true"}, env);
@@ -221,6 +251,24 @@ TEST_CASE("bad input: one line naming the key and the problem") {
   }
 }
 
+TEST_CASE("durations beyond ten years: an error naming the key, from flags, environment, file") {
+  auto e = load_error({"--stop-timeout", "99999999999h", "--", "true"});
+  CHECK(contains(e, "--stop-timeout: '99999999999h' is longer than 10 years"));
+  e = load_error({"--", "true"}, Env{{{"QUIESCE_POLL_INTERVAL", "99999999999999999999999ms"}}});
+  CHECK(contains(e, "QUIESCE_POLL_INTERVAL: '99999999999999999999999ms' is longer than 10 years"));
+  e = load_error({"--exit-grace", "87601h", "--", "true"});
+  CHECK(contains(e, "--exit-grace: '87601h' is longer than 10 years"));
+  CHECK(load_ok({"--exit-grace", "87600h", "--", "true"}).exit_grace == Duration{315'360'000'000});
+  TempFile huge("[stop]\nstop_timeout = 9223372036854775807\n");
+  e = load_error({"--config", huge.path, "--", "true"});
+  CHECK(contains(e, huge.path + ":2: stop.stop_timeout: '9223372036854775807' is longer than 10"));
+  TempFile negative("[redis]\nconnect_timeout = -9223372036854775808\n");
+  e = load_error({"--config", negative.path, "--", "true"});
+  CHECK(contains(e, negative.path + ":2: redis.connect_timeout: '-9223372036854775808' is not a"));
+  TempFile beyond("[stop]\nstop_timeout = 99999999999999999999\n");
+  CHECK(contains(load_error({"--config", beyond.path, "--", "true"}), beyond.path + ":2"));
+}
+
 TEST_CASE("bad config file: unknown keys and bad values name the line") {
   TempFile unknown("verbosity = 2\n\n[stop]\nstop_timout = \"30s\"\n");
   auto e = load_error({"--config", unknown.path, "--", "true"});
@@ -237,6 +285,59 @@ TEST_CASE("bad config file: unknown keys and bad values name the line") {
 
   TempFile bad_toml("[stop\n");
   CHECK(contains(load_error({"--config", bad_toml.path, "--", "true"}), bad_toml.path + ":1"));
+}
+
+TEST_CASE("config file bytes toml++ 3.3.0 trips on: an error naming the line, never an abort") {
+  struct Case {
+    std::string bytes;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      // parse_key()'s assertion: a table header holding a control byte, or
+      // not starting with a key (toml++ pull request 301).
+      {"verbosity = 2\n[\x01]\n", ":2: control character 0x01"},
+      {"[stop\x7f]\n", ":1: control character 0x7f"},
+      {"[[[a]]]\n", ": not TOML that toml++ can read"},
+      {"[[=\n", ": not TOML that toml++ can read"},
+      // __builtin_unreachable() in its whitespace test (issues 190 and 295).
+      {"s = \"\"\"\\\n\xc2\xa7\"\"\"\n", ":2: non-ASCII character"},
+      {"\xcc\xaa", ":1: non-ASCII character"},
+      {"verbosity = 2 \xc2\xa7\n", ":1: non-ASCII character"},
+      // Never TOML: invalid UTF-8, control characters, a CR alone.
+      {"# \xff\n", ":1: invalid UTF-8"},
+      {"# \xc0\x80\n", ":1: invalid UTF-8"},          // overlong NUL
+      {"\n\n# \xed\xa0\x80\n", ":3: invalid UTF-8"},  // a surrogate
+      {"# \xf4\x90\x80\x80\n", ":1: invalid UTF-8"},  // beyond U+10FFFF
+      {"# \xe2\x82\n", ":1: invalid UTF-8"},          // cut short
+      {"verbosity = 2\r\n[stop]\r", ":2: carriage return"},
+      {std::string("verbosity = \"2\0\"\n", 17), ":1: control character 0x00"},
+      {"verbosity = 2\x0c\n", ":1: control character 0x0c"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.bytes);
+    TempFile file(c.bytes);
+    auto e = load_error({"--config", file.path, "--", "true"});
+    CHECK(contains(e, file.path + c.says));
+    CHECK(e.find('\n') == std::string::npos);
+  }
+  // What TOML allows still loads: tabs, CRLF, non-ASCII in comments and strings.
+  TempFile fine(
+      "# Zeit\xc3\xbc"
+      "berschreitung \xe2\x80\x94 \xf0\x9f\x98\x80\r\n[stop]\r\n\tstop_timeout = "
+      "\"40s\"\r\n"
+      "[redis]\nca_file = \"/etc/ssl/\xc2\xa7-\xd0\x96.pem\"  # \xc2\xa7\n");
+  auto c = load_ok({"--config", fine.path, "--", "true"});
+  CHECK(c.stop_timeout == Duration{40'000});
+  CHECK(c.redis_ca_file == "/etc/ssl/\xc2\xa7-\xd0\x96.pem");
+}
+
+TEST_CASE("config file: only a regular file within 1 MiB is read") {
+  CHECK(contains(load_error({"--config", "/dev/zero", "--", "true"}), "/dev/zero"));
+  CHECK(contains(load_error({"--", "true"}, Env{{{"QUIESCE_CONFIG", "/dev/null"}}}), "/dev/null"));
+  TempFile big("verbosity = 2\n" + std::string(2 << 20, '#') + "\n");
+  auto e = load_error({"--config", big.path, "--", "true"});
+  CHECK(contains(e, big.path));
+  CHECK(contains(e, "1 MiB"));
 }
 
 TEST_CASE("a budget with no room to drain is a startup warning for Sidekiq commands") {

@@ -44,7 +44,6 @@ TEST_CASE("sidekiq args: Ruby Integer() forms and bad numbers") {
   CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "0"}) == std::nullopt);
   CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "-5"}) == std::nullopt);
   CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t=9"}) == std::nullopt);
-  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "99999999999999"}) == std::nullopt);
   CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "4__0"}) == std::nullopt);
   CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t"}) == std::nullopt);
   CHECK(sidekiq_timeout_from_argv({"sidekiq", "--timeout="}) == std::nullopt);
@@ -79,4 +78,22 @@ TEST_CASE("sidekiq args: detecting a sidekiq command") {
   CHECK_FALSE(command_runs_sidekiq({"sh", "-c", "echo sidekiq-web"}));
   CHECK_FALSE(command_runs_sidekiq({"sh", "-c"}));
   CHECK_FALSE(command_runs_sidekiq(Argv{}));
+}
+
+TEST_CASE(
+    "sidekiq args: a timeout beyond an int is read, and beyond ten years reads as ten years") {
+  // Sidekiq takes any Integer(): 2147484 s is 24.8 days, and 1000 times it
+  // is beyond an int.
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "2147484"}) == 2147484);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "315360000"}) == 315'360'000);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "315360001"}) == 315'360'000);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "2147483648"}) == 315'360'000);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "99999999999999"}) == 315'360'000);
+  // Beyond a long long too: Ruby's Integer() has no limit.
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "99999999999999999999999999"}) == 315'360'000);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "0xffffffffffffffffffffffff"}) == 315'360'000);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "-99999999999999999999999999"}) ==
+        std::nullopt);
+  CHECK(sidekiq_timeout_from_argv({"sidekiq", "-t", "99999999999999999999999999x"}) ==
+        std::nullopt);
 }

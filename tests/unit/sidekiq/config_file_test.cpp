@@ -106,3 +106,12 @@ TEST_CASE("sidekiq.yml: -C, -r and -e are read from the command, through sh -c t
   CHECK(options->environment == "production");
   CHECK_FALSE(sidekiq_file_options({"puma", "-C", "config/puma.rb"}));
 }
+
+TEST_CASE("sidekiq.yml: a timeout beyond ten years reads as ten years, never as a wild number") {
+  CHECK(timeout_of(":timeout: 1e300\n") == 315'360'000.0);
+  CHECK(timeout_of(":timeout: 1e999\n") == 315'360'000.0);  // strtod: infinity
+  CHECK(timeout_of(":timeout: 315360001\n") == 315'360'000.0);
+  CHECK(timeout_of("production:\n  :timeout: 99999999999999999999999\n") == 315'360'000.0);
+  CHECK(timeout_of(":timeout: 315360000\n") == 315'360'000.0);
+  CHECK(timeout_of(":timeout: 2147484\n") == 2'147'484.0);
+}

@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -247,4 +248,98 @@ TEST_CASE("polling: the work cache asks again only when the beat moves") {
   CHECK(cache.jobs("b", 103.0).empty());
   cache.clear();
   CHECK(cache.needs_refresh("a", 100.0));
+}
+
+namespace {
+
+// `{"a":{"a":...{}...}}`, `depth` objects deep.
+std::string nested_object(std::size_t depth) {
+  std::string text;
+  for (std::size_t i = 0; i < depth; ++i) text += R"({"a":)";
+  text += "{}";
+  text.append(depth, '}');
+  return text;
+}
+
+// A JSON string literal holding `text`.
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+TEST_CASE("polling: a work entry nested 200,000 deep is skipped and reported, not a crash") {
+  const std::string deep = nested_object(200'000);
+  Reply hash =
+      array({str("t1"), str(work_json("HardJob", "abc123", kNow - 12)), str("t2"),
+             str(R"({"queue":"q","payload":)" + quoted(deep) + R"(,"run_at":1})"), str("t3"),
+             str(R"({"queue":"q","payload":)" + deep + R"(,"run_at":1})"), str("t\n4"), str(deep)});
+  std::vector<std::string> skipped;
+  auto jobs = sk::parse_work(hash, &skipped);
+  REQUIRE(jobs.size() == 1);
+  CHECK(jobs[0].job_class == "HardJob");
+  REQUIRE(skipped.size() == 3);
+  CHECK(skipped[0] == "t2: payload nested deeper than 64 levels");
+  CHECK(skipped[1] == "t3: entry nested deeper than 64 levels");
+  CHECK(skipped[2] == "t?4: entry nested deeper than 64 levels");
+  // What Sidekiq writes, with args a few levels deep, is still read.
+  Reply fine = array({str("t1"), str(R"({"queue":"q","payload":{"class":"C","args":)" +
+                                     nested_object(40) + R"(},"run_at":1})")});
+  skipped.clear();
+  REQUIRE(sk::parse_work(fine, &skipped).size() == 1);
+  CHECK(skipped.empty());
+  // Brackets inside strings do not count.
+  std::string brackets(1000, '[');
+  Reply in_string = array(
+      {str("t1"), str(R"({"queue":"q","payload":{"class":")" + brackets + R"("},"run_at":1})")});
+  REQUIRE(sk::parse_work(in_string).size() == 1);
+}
+
+TEST_CASE("discovery: identity info nested 200,000 deep is not accepted, not a crash") {
+  std::string info = R"({"started_at":1700000000,"pid":42,"x":)" + nested_object(200'000) + "}";
+  CHECK_FALSE(sk::accept_identity("web-1:42:0123456789ab", array({str(info), str("1700000095")}),
+                                  kStarted, kNow));
+}
+
+TEST_CASE("Redis numbers: NaN, infinities, huge and negative times are no reading") {
+  for (const char* beat : {"nan", "-nan", "inf", "-inf", "1e300", "-1e300", "-5", "0", "1e15",
+                           "179769313486231570814527423731704356798070567525844996598917476803157"
+                           "260780028538760589558632766878171540458953514382464234321326889464182"
+                           "768467546703537516986049910576551282076245490090389328944075868508455"
+                           "133942304583236903222948165808559332123348274797826204144723168738177"
+                           "180919299881250404026184124858368"}) {
+    INFO(std::string(beat));
+    CHECK_FALSE(sk::parse_heartbeat("i", array({str(beat), str("true"), str("0")})));
+  }
+  // busy beyond any concurrency, and an integer reply of any size.
+  CHECK_FALSE(sk::parse_heartbeat("i", array({str("1700000095"), str("true"), str("1e3")})));
+  CHECK_FALSE(sk::parse_heartbeat(
+      "i", array({str("1700000095"), str("true"), str("99999999999999999999999")})));
+  CHECK_FALSE(sk::parse_heartbeat("i", array({str("1700000095"), str("true"),
+                                              integer(std::numeric_limits<long long>::min())})));
+  CHECK_FALSE(sk::parse_heartbeat("i", array({str("1700000095"), str("true"),
+                                              integer(std::numeric_limits<long long>::max())})));
+  // A run_at that is no time is unknown (0), never a job running for 1e300 s.
+  for (const char* run_at : {"-1e300", "1e300", "-5", "\"nan\"", "\"-inf\""}) {
+    INFO(std::string(run_at));
+    Reply hash =
+        array({str("t1"), str(std::string(R"({"queue":"q","payload":{"class":"C"},"run_at":)") +
+                              run_at + "}")});
+    auto jobs = sk::parse_work(hash);
+    REQUIRE(jobs.size() == 1);
+    CHECK(jobs[0].run_at == 0);
+    CHECK(sk::in_flight(jobs, kNow)[0].running_seconds == 0);
+  }
+  // A started_at that is no time does not pass for a fresh identity.
+  for (const char* started : {"1e300", "-1e300", "1e999"}) {
+    INFO(std::string(started));
+    std::string info = std::string(R"({"started_at":)") + started + R"(,"pid":42})";
+    CHECK_FALSE(sk::accept_identity("web-1:42:0123456789ab", array({str(info), str("1700000095")}),
+                                    kStarted, kNow));
+  }
 }
