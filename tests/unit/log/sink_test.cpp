@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "quiesce/log/sink.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace quiesce;
 

@@ -1,6 +1,7 @@
+#include "quiesce/redis/client.hpp"
+
 #include <doctest/doctest.h>
 
-#include "quiesce/redis/client.hpp"
 #include "redis_test_support.hpp"
 
 using namespace redis_test;

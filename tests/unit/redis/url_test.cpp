@@ -1,8 +1,8 @@
+#include "quiesce/redis/url.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "quiesce/redis/url.hpp"
 
 using quiesce::redis::parse_url;
 using quiesce::redis::Url;

@@ -1,9 +1,9 @@
+#include "quiesce/sidekiq/args.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
 #include <vector>
-
-#include "quiesce/sidekiq/args.hpp"
 
 using quiesce::command_runs_sidekiq;
 using quiesce::sidekiq_timeout_from_argv;

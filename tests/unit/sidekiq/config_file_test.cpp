@@ -1,11 +1,11 @@
 // Reading Sidekiq's :timeout: from its config file, as cli.rb would find and
 // merge it.
+#include "quiesce/sidekiq/config_file.hpp"
+
 #include <doctest/doctest.h>
 
 #include <map>
 #include <set>
-
-#include "quiesce/sidekiq/config_file.hpp"
 
 using namespace quiesce;
 

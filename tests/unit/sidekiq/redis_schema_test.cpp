@@ -1,10 +1,10 @@
+#include "quiesce/sidekiq/redis_schema.hpp"
+
 #include <doctest/doctest.h>
 
 #include <limits>
 #include <string>
 #include <vector>
-
-#include "quiesce/sidekiq/redis_schema.hpp"
 
 namespace sk = quiesce::sidekiq;
 using quiesce::FoundBy;

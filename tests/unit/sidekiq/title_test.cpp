@@ -1,8 +1,8 @@
+#include "quiesce/sidekiq/title.hpp"
+
 #include <doctest/doctest.h>
 
 #include <string>
-
-#include "quiesce/sidekiq/title.hpp"
 
 using quiesce::parse_sidekiq_title;
 
