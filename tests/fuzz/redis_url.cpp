@@ -16,7 +16,7 @@ QUIESCE_FUZZ_TARGET(redis_url) {
     // The password never shows: the redacted form is the same whatever it is.
     if (!url->password.empty()) {
       quiesce::redis::Url other = *url;
-      other.password = "x";
+      other.password.assign(1, 'x');  // not = "x": GCC 12 -Wrestrict false positive
       quiesce::fuzz::require(other.redacted() == redacted, "redacted hides the password");
     }
   }
