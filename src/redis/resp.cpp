@@ -141,12 +141,13 @@ std::optional<std::string> RespScanner::header_done() {
     return fmt::format("protocol error: array of {} elements (at most {} in a reply)", n,
                        max_elements_);
   }
+  // An empty array nests too.
+  if (open_.size() >= max_depth_) {
+    return fmt::format("protocol error: arrays nested deeper than {}", max_depth_);
+  }
   if (n == 0) {
     element_done();
     return std::nullopt;
-  }
-  if (open_.size() >= max_depth_) {
-    return fmt::format("protocol error: arrays nested deeper than {}", max_depth_);
   }
   elements_ += static_cast<std::size_t>(n);
   open_.push_back(static_cast<std::size_t>(n));

@@ -122,6 +122,7 @@ TEST_CASE("resp: arrays too long or too deep are a protocol error before hiredis
       "?what\r\n",
       nested(5),  // hiredis 0.14 goes to 7
       "*1\r\n*1\r\n*1\r\n*1\r\n*1\r\n",
+      "*1\r\n*1\r\n*1\r\n*1\r\n*0\r\n",  // an empty array nests too (found by fuzzing)
       "+OK\r\n*3\r\n:1\r\n:2\r\n:3\r\n*677777702\r\n",  // after good replies too
   };
   std::mt19937 random(11);
