@@ -587,7 +587,7 @@ void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
         "stop budget, so Sidekiq gets TERM at once",
         where, format_duration(c.sidekiq_timeout)));
   };
-  if (auto t = sidekiq_timeout_in_command(c.command)) {
+  if (auto t = sidekiq_timeout_from_argv(c.command)) {
     c.sidekiq_timeout = Duration{std::int64_t{*t} * 1000};
     c.origins[Key::SidekiqTimeout] = {Layer::Command, "the command's -t"};
     if (*t >= kMaxSidekiqTimeoutSeconds) too_long("the command's -t");
@@ -635,8 +635,8 @@ std::string_view key_name(Key key) {
 }
 
 std::string_view layer_name(Origin::Layer layer) {
-  static constexpr std::array<std::string_view, 5> kNames = {"default", "file", "env", "flag",
-                                                             "command"};
+  static constexpr auto kNames =
+      std::to_array<std::string_view>({"default", "file", "env", "flag", "command"});
   static_assert(static_cast<std::size_t>(Layer::Command) + 1 == kNames.size());
   return enum_name(layer, kNames);
 }

@@ -137,7 +137,7 @@ Parsed<DrainMode> parse_drain_mode(std::string_view text) {
 }
 
 std::string_view drain_mode_name(DrainMode mode) {
-  static constexpr std::array<std::string_view, 3> kNames = {"auto", "always", "never"};
+  static constexpr auto kNames = std::to_array<std::string_view>({"auto", "always", "never"});
   static_assert(static_cast<std::size_t>(DrainMode::Never) + 1 == kNames.size());
   return enum_name(mode, kNames);
 }
@@ -156,10 +156,6 @@ std::string redact_url(const std::string& url) {
   auto parsed = redis::parse_url(url);
   if (auto* u = std::get_if<redis::Url>(&parsed)) return u->redacted();
   return "(unreadable URL)";
-}
-
-std::optional<int> sidekiq_timeout_in_command(const std::vector<std::string>& command) {
-  return sidekiq_timeout_from_argv(command);
 }
 
 }  // namespace quiesce

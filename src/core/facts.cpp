@@ -29,14 +29,14 @@ const char* event_name(const Fact& fact) {
 }
 
 std::string_view term_reason_name(TermReason reason) {
-  static constexpr std::array<std::string_view, 4> kNames = {"deadline", "drained", "no_room",
-                                                             "second_signal"};
+  static constexpr auto kNames =
+      std::to_array<std::string_view>({"deadline", "drained", "no_room", "second_signal"});
   static_assert(static_cast<std::size_t>(TermReason::SecondSignal) + 1 == kNames.size());
   return enum_name(reason, kNames);
 }
 
 std::string_view found_by_name(FoundBy by) {
-  static constexpr std::array<std::string_view, 3> kNames = {"redis", "title", "main_child"};
+  static constexpr auto kNames = std::to_array<std::string_view>({"redis", "title", "main_child"});
   static_assert(static_cast<std::size_t>(FoundBy::MainChild) + 1 == kNames.size());
   return enum_name(by, kNames);
 }

@@ -49,8 +49,9 @@ void StopMachine::on(const ev::SignalReceived& e) {
       return send_term(e.now, TermReason::SecondSignal);
     case Phase::Terminating:
     case Phase::Forwarding:
-    case Phase::Exited:
       return forward(e.signo);
+    case Phase::Exited:
+      return;  // step() never dispatches once Exited
   }
 }
 
@@ -92,7 +93,7 @@ void StopMachine::on(const ev::TimerFired& e) {
 
 void StopMachine::on(const ev::SidekiqsFound& e) {
   if (!stop_active()) return;
-  track(e.found);
+  track(e.found, e.now);
   if (phase_ == Phase::Finding) {
     if (tracked_.empty()) return fall_back_when_nothing_found(e.now);
     phase_ = Phase::Draining;
@@ -151,7 +152,7 @@ void StopMachine::find_again(Instant now) {
   emit(act::FindSidekiqs{unnamed});
 }
 
-void StopMachine::track(const std::vector<FoundProcess>& found) {
+void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
   std::vector<pid_t> fresh;
   bool changed = false;
   for (const auto& f : found) {
@@ -179,8 +180,11 @@ void StopMachine::track(const std::vector<FoundProcess>& found) {
     for (pid_t p : fresh) by.push_back(tracked_[p].by);
     tell(fact::SidekiqFound{fresh, std::move(by)});
     // TSTP only to these processes, never to a group: a shell wrapper that
-    // does not trap TSTP would be stopped, not quieted.
-    if (phase_ == Phase::Finding || phase_ == Phase::Draining) {
+    // does not trap TSTP would be stopped, not quieted. Found with the TERM
+    // already due (no room, or a late first scan), they get that TERM next
+    // from term_if_due(): a TSTP first would only delay it.
+    bool term_due = phase_ == Phase::Finding && now >= term_at_;
+    if ((phase_ == Phase::Finding || phase_ == Phase::Draining) && !term_due) {
       signal_pids(fresh, SIGTSTP);
       tell(fact::TstpSent{fresh});
     } else if (phase_ == Phase::Terminating) {
@@ -196,7 +200,7 @@ void StopMachine::track(const std::vector<FoundProcess>& found) {
 void StopMachine::fall_back_when_nothing_found(Instant now) {
   if (drains_main_child(config_.drain, config_.command_runs_sidekiq) && !main_status_) {
     tell(fact::DrainingMainChild{});
-    track({{main_pid_, FoundBy::MainChild, ""}});
+    track({{main_pid_, FoundBy::MainChild, ""}}, now);
     phase_ = Phase::Draining;
     term_if_due(now);
     return;
@@ -334,7 +338,8 @@ void StopMachine::kill_everything(Instant now, KillReason why) {
 }
 
 int StopMachine::main_exit_code() const {
-  return main_status_ ? exit_code_for(*main_status_, config_.remap_exit) : 0;
+  // Called only once the main child has exited (maybe_exit, or a kill after it).
+  return main_status_ ? exit_code_for(*main_status_, config_.remap_exit) : 128 + SIGKILL;
 }
 
 void StopMachine::exit_now(int code, Instant now) {

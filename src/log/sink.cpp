@@ -13,8 +13,8 @@ namespace quiesce {
 namespace {
 
 std::string_view level_name(Level level) {
-  static constexpr std::array<std::string_view, 5> kNames = {"error", "warn", "info", "debug",
-                                                             "trace"};
+  static constexpr auto kNames =
+      std::to_array<std::string_view>({"error", "warn", "info", "debug", "trace"});
   static_assert(static_cast<std::size_t>(Level::Trace) + 1 == kNames.size());
   return enum_name(level, kNames);
 }

@@ -202,7 +202,8 @@ int Supervisor::run() {
     start_redis(connects_redis_at_start(config_.drain, config_.command_runs_sidekiq,
                                         config_.redis_url_given));
   }
-  // The child may have exited before SIGCHLD was watched.
+  // A child that exited already is reaped now, not on the loop's first turn;
+  // its SIGCHLD waits in the signalfd either way.
   reap();
   if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
   close_everything();

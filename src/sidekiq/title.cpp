@@ -42,29 +42,31 @@ std::optional<int> count(std::string_view digits) {
 
 }  // namespace
 
+// "sidekiq" version tag... "[N" "of" "M" "busy]" ["stopping"] extra...: the
+// tag is free text (empty, several words, even brackets) and Sidekiq's
+// PROCTITLES lets an app append words after the brackets, so the counts are
+// the rightmost "[N of M busy]" and "stopping" is the word right after it.
 std::optional<TitleReading> parse_sidekiq_title(std::string_view cmdline) {
   std::vector<std::string_view> words = split_words(cmdline);
-  TitleReading reading;
-  if (!words.empty() && words.back() == "stopping") {
-    reading.stopping = true;
-    words.pop_back();
-  }
-  // "sidekiq" version "[N" "of" "M" "busy]"; the tag between is free text
-  // (empty, several words, even brackets), so the counts are read from the
-  // right.
-  const std::size_t n = words.size();
-  if (n < 6 || words[0] != "sidekiq" || !looks_like_version(words[1])) return std::nullopt;
-  std::string_view open = words[n - 4];
-  if (open.size() < 2 || open.front() != '[' || words[n - 3] != "of" || words[n - 1] != "busy]") {
+  if (words.size() < 6 || words[0] != "sidekiq" || !looks_like_version(words[1])) {
     return std::nullopt;
   }
-  auto busy = count(open.substr(1));
-  auto concurrency = count(words[n - 2]);
-  if (!busy || !concurrency) return std::nullopt;
-  reading.version = std::string(words[1]);
-  reading.busy = *busy;
-  reading.concurrency = *concurrency;
-  return reading;
+  for (std::size_t k = words.size() - 1; k >= 5; --k) {
+    std::string_view open = words[k - 3];
+    if (words[k] != "busy]" || words[k - 2] != "of" || open.size() < 2 || open.front() != '[') {
+      continue;
+    }
+    auto busy = count(open.substr(1));
+    auto concurrency = count(words[k - 1]);
+    if (!busy || !concurrency) continue;
+    TitleReading reading;
+    reading.version = std::string(words[1]);
+    reading.busy = *busy;
+    reading.concurrency = *concurrency;
+    reading.stopping = k + 1 < words.size() && words[k + 1] == "stopping";
+    return reading;
+  }
+  return std::nullopt;
 }
 
 }  // namespace quiesce

@@ -12,18 +12,24 @@ FaultReporter& reporter() {
   return r;
 }
 
-void report(std::string_view where, std::string_view what) noexcept {
-  try {
-    if (reporter()) return reporter()(where, what);
-  } catch (...) {
-    // The reporter itself failed (out of memory while formatting): stderr
-    // still takes a fixed line.
-  }
-  std::fprintf(stderr, "quiesce: %.*s failed: %.*s\n", static_cast<int>(where.size()), where.data(),
-               static_cast<int>(what.size()), what.data());
-}
-
 }  // namespace
+
+void report_fault(std::string_view where, std::string_view what) noexcept {
+  bool told = false;
+  try {
+    if (reporter()) {
+      reporter()(where, what);
+      told = true;
+    }
+  } catch (...) {
+    told = false;  // the reporter itself failed (out of memory while formatting)
+  }
+  // stderr still takes a fixed line.
+  if (!told) {
+    std::fprintf(stderr, "quiesce: %.*s failed: %.*s\n", static_cast<int>(where.size()),
+                 where.data(), static_cast<int>(what.size()), what.data());
+  }
+}
 
 void set_fault_reporter(FaultReporter r) {
   reporter() = std::move(r);
@@ -33,9 +39,9 @@ void guard(std::string_view where, const std::function<void()>& fn) noexcept {
   try {
     fn();
   } catch (const std::exception& e) {
-    report(where, e.what());
+    report_fault(where, e.what());
   } catch (...) {
-    report(where, "an exception that is not a std::exception");
+    report_fault(where, "an exception that is not a std::exception");
   }
 }
 

@@ -26,12 +26,18 @@ Timer* Timer::open(uv_loop_t* loop, std::string_view name, std::shared_ptr<void>
 
 void Timer::start(Duration after, Callback fn) {
   fn_ = std::move(fn);
-  uv_timer_start(&timer_, on_fire, millis(after), 0);
+  if (int rc = uv_timer_start(&timer_, on_fire, millis(after), 0); rc != 0) {
+    report_fault(name_, uv_strerror(rc));
+  }
 }
 
 void Timer::start_repeating(Duration first, Duration every, Callback fn) {
   fn_ = std::move(fn);
-  uv_timer_start(&timer_, on_fire, millis(first), std::max<std::uint64_t>(1, millis(every)));
+  if (int rc = uv_timer_start(&timer_, on_fire, millis(first),
+                              std::max<std::uint64_t>(1, millis(every)));
+      rc != 0) {
+    report_fault(name_, uv_strerror(rc));
+  }
 }
 
 void Timer::stop() {

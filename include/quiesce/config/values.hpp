@@ -36,7 +36,4 @@ Parsed<std::string> parse_string_value(std::string_view text);
 std::string_view drain_mode_name(DrainMode mode);
 std::string redact_url(const std::string& url);
 
-// Sidekiq's -t from the command line, in seconds.
-std::optional<int> sidekiq_timeout_in_command(const std::vector<std::string>& command);
-
 }  // namespace quiesce

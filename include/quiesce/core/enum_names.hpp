@@ -1,6 +1,8 @@
 #pragma once
-// Names for an enum's values from one table in the enum's order, so that a
-// new value without a name fails to compile instead of printing nothing.
+// Names for an enum's values from one table in the enum's order. Each table
+// is sized by its names (std::to_array) and asserted against the enum's last
+// value, so a name missing from the middle fails to compile; a value
+// appended after that last one prints "?" until the assert is moved to it.
 #include <array>
 #include <cstddef>
 #include <string_view>

@@ -1,7 +1,7 @@
 #pragma once
-// A log line is data until the edge of the program prints it: the pure state
-// machine returns LogLines as actions, and log_sink.hpp renders them as text
-// or JSON.
+// A log line is data until the edge of the program prints it: the effect
+// side builds LogLines (log/fact_words.hpp words the stop machine's facts as
+// them), and log/sink.hpp renders them as text or JSON.
 #include <nlohmann/json.hpp>
 #include <string>
 

@@ -16,7 +16,7 @@ std::string signal_name(int signo);
 // caught), CHLD (quiesce's own business), the synchronous ones (SEGV, BUS,
 // FPE, ILL, ABRT, TRAP, SYS: a fault in quiesce must kill quiesce, not be
 // forwarded). PIPE is forwarded; the one the kernel raises for quiesce's own
-// Redis socket is told apart by its sender (supervisor.cpp).
+// Redis socket is told apart by its sender (pid1/signal_source.hpp).
 const std::vector<int>& forwarded_signals();
 
 // Signals that are the kernel's report of a fault in this very process.

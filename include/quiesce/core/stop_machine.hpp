@@ -79,7 +79,7 @@ class StopMachine {
   bool stop_active() const;
   void begin_stop(const ev::SignalReceived& e);
   void forward(int signo);
-  void track(const std::vector<FoundProcess>& found);
+  void track(const std::vector<FoundProcess>& found, Instant now);
   void fall_back_when_nothing_found(Instant now);
   void term_if_due(Instant now);
   void send_term(Instant now, TermReason reason);

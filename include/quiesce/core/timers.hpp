@@ -15,7 +15,15 @@ constexpr std::size_t timer_index(TimerId id) {
   return static_cast<std::size_t>(id);
 }
 
-static_assert(timer_index(kTimers.back()) + 1 == kTimers.size(),
+constexpr bool listed_in_order() {
+  for (std::size_t i = 0; i < kTimers.size(); ++i) {
+    if (timer_index(kTimers[i]) != i) return false;
+  }
+  return true;
+}
+// A TimerId appended after Wrapper must be listed too: the supervisor keeps
+// kTimers.size() timers, indexed by timer_index.
+static_assert(listed_in_order() && timer_index(TimerId::Wrapper) + 1 == kTimers.size(),
               "kTimers lists every TimerId, in order");
 
 }  // namespace quiesce

@@ -1,6 +1,6 @@
 #pragma once
 // The effect side of watching Sidekiq drain: reads /proc and sends the
-// commands sidekiq_probe.hpp builds, on the libuv loop. What it hands back
+// commands sidekiq/redis_schema.hpp builds, on the libuv loop. What it hands back
 // is data for the pure stop sequence; it never signals anything itself.
 #include <sys/types.h>
 #include <uv.h>

@@ -12,6 +12,9 @@ using FaultReporter = std::function<void(std::string_view where, std::string_vie
 
 void set_fault_reporter(FaultReporter reporter);
 
+// Reports a failure that is not an exception (a libuv call that refused).
+void report_fault(std::string_view where, std::string_view what) noexcept;
+
 // Runs fn; an exception from it is reported under `where`, never rethrown.
 void guard(std::string_view where, const std::function<void()>& fn) noexcept;
 

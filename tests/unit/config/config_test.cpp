@@ -228,7 +228,10 @@ url = "redis://file-host:6379/1"
 
 TEST_CASE("the password never shows in check-config") {
   auto c = load_ok({"--redis-url", "redis://user:hunter2@host:6380/2", "--", "true"});
-  CHECK_FALSE(contains(describe_config(c), "hunter2"));
+  std::string described = describe_config(c);
+  CHECK_FALSE(contains(described, "hunter2"));
+  CHECK(contains(described, "\"redis://user:***@host:6380/2\""));
+  CHECK(contains(described, "# flag --redis-url"));
 }
 
 TEST_CASE("bad input: one line naming the key and the problem") {

@@ -376,6 +376,17 @@ TEST_CASE("no room to drain (B - T - M <= 0): TERM right after the scan, without
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
   CHECK(h.reason_of_term() == TermReason::NoRoom);
   CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{21});
+  CHECK(h.pids_sent(SIGTSTP).empty());
+  CHECK_FALSE(h.logged("tstp_sent"));
+  CHECK(h.logged("stop_plan"));
+  CHECK(h.logged("sidekiq_found"));
+  Harness fallback(config);  // the main child drained as Sidekiq: no TSTP either
+  fallback.signal(SIGTERM, 0);
+  fallback.found({}, 1);
+  CHECK(fallback.reason_of_term() == TermReason::NoRoom);
+  CHECK(fallback.pids_sent(SIGTERM) == std::vector<pid_t>{kMain});
+  CHECK(fallback.pids_sent(SIGTSTP).empty());
 }
 
 TEST_CASE("nothing found, command runs sidekiq: the main child is drained") {
@@ -434,7 +445,19 @@ TEST_CASE("a Redis answer after the stop ended, or with nothing new, changes not
   h.found({{21, FoundBy::Title, ""}}, 1);
   h.found({{21, FoundBy::Title, ""}}, 60);
   CHECK(h.last.empty());
-  Harness idle;
+  h.timer(TimerId::Term, 15'000);
+  h.reaped({{21, exited_with(0)}, {kMain, exited_with(0)}}, false, 16'000);
+  REQUIRE(h.exit_code() == 0);
+  REQUIRE(h.machine.phase() == StopMachine::Phase::Exited);
+  CHECK(h.found({{22, FoundBy::Redis, "h:22:b"}}, 16'100).empty());
+  auto plain = sidekiq_config();
+  plain.command_runs_sidekiq = false;
+  Harness forwarded(plain);  // a stop that ended as tini's: a late Redis answer
+  forwarded.signal(SIGTERM, 0);
+  forwarded.found({}, 1);
+  REQUIRE(forwarded.machine.phase() == StopMachine::Phase::Forwarding);
+  CHECK(forwarded.found({{21, FoundBy::Redis, "h:21:a"}}, 50).empty());
+  Harness idle;  // before any stop
   CHECK(idle.found({{21, FoundBy::Redis, "h:21:a"}}, 5).empty());
 }
 

@@ -62,8 +62,24 @@ TEST_CASE("sidekiq title: command lines and look-alikes are not titles") {
   CHECK_FALSE(parse_sidekiq_title("sidekiq -t 5 [1 of 2 busy]"));
   CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [x of 10 busy]"));
   CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [-1 of 10 busy]"));
-  CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [1 of 10 busy] extra"));
+  CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [1 of 10 busy ] extra"));
   CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [99999999999 of 10 busy]"));
   CHECK_FALSE(parse_sidekiq_title("xsidekiq 6.4.1 app [1 of 10 busy]"));
   CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 [ of 10 busy]"));
+}
+
+TEST_CASE("sidekiq title: words an app appends after the brackets (PROCTITLES)") {
+  auto busy = parse_sidekiq_title("sidekiq 7.3.2  [1 of 5 busy] extra");
+  REQUIRE(busy);
+  CHECK(busy->busy == 1);
+  CHECK(busy->concurrency == 5);
+  CHECK_FALSE(busy->stopping);
+  auto quiet = parse_sidekiq_title("sidekiq 8.1.7 run [0 of 5 busy] stopping extra words");
+  REQUIRE(quiet);
+  CHECK(quiet->busy == 0);
+  CHECK(quiet->stopping);
+  // "stopping" counts only right after the brackets: an appended word is not it.
+  auto later = parse_sidekiq_title("sidekiq 8.1.7 run [2 of 5 busy] extra stopping");
+  REQUIRE(later);
+  CHECK_FALSE(later->stopping);
 }
