@@ -31,8 +31,7 @@ std::vector<ProcessInfo> live_descendants(pid_t root) {
 
 DrainProbe::DrainProbe(uv_loop_t* loop, redis::Client* client, ProbeOptions options, LogFn log,
                        std::function<WallSeconds()> wall_clock)
-    : loop_(loop),
-      client_(client),
+    : client_(client),
       options_(std::move(options)),
       log_(std::move(log)),
       wall_clock_(std::move(wall_clock)),

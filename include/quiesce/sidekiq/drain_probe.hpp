@@ -88,7 +88,6 @@ class DrainProbe {
   std::function<void(redis::PipelineResult)> guarded(Scope scope,
                                                      std::function<void(redis::PipelineResult)> fn);
 
-  uv_loop_t* loop_;
   redis::Client* client_;
   ProbeOptions options_;
   LogFn log_;

@@ -23,7 +23,6 @@ class Deferred {
   void post(std::function<void()> fn);
   // Drops what is queued and not yet run.
   void clear();
-  bool empty() const { return queue_->empty(); }
   // Frees the timer; with run_pending, once what is queued has run.
   void close(bool run_pending = false);
 
