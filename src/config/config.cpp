@@ -184,6 +184,12 @@ std::vector<OptionSpec> option_specs() {
   specs.push_back(duration_option(Key::PollInterval, "stop.poll_interval", "poll-interval",
                                   "QUIESCE_POLL_INTERVAL", &Config::poll_interval,
                                   parse_positive_duration));
+  specs.push_back({.key = Key::RecoverJobs,
+                   .name = "stop.recover_jobs",
+                   .long_flag = "recover-jobs",
+                   .env = {"QUIESCE_RECOVER_JOBS"},
+                   .set = setter(&Config::recover_jobs, parse_bool_value),
+                   .show = show_bool(&Config::recover_jobs)});
   specs.push_back(
       {.key = Key::RedisUrl,
        .name = "redis.url",
@@ -613,7 +619,7 @@ void derive(Config& c, const GetEnv& getenv) {
   c.redis_url_given = c.origins.count(Key::RedisUrl) > 0;
   // Only a container that will drain Sidekiq cares about the stop budget.
   if (!drains_main_child(c.drain, c.command_runs_sidekiq)) return;
-  auto plan = plan_stop({c.stop_timeout, c.sidekiq_timeout, c.shutdown_margin});
+  auto plan = plan_stop(stop_budget_of(machine_config(c)));
   if (!plan.room_to_drain) {
     c.warnings.push_back(fmt::format(
         "stop.stop_timeout {} leaves no room to drain (sidekiq_timeout {} + shutdown_margin {}): "
@@ -651,7 +657,12 @@ MachineConfig machine_config(const Config& c) {
           .command_runs_sidekiq = c.command_runs_sidekiq,
           .stop_timeout = c.stop_timeout,
           .sidekiq_timeout = c.sidekiq_timeout,
-          .shutdown_margin = c.shutdown_margin};
+          .shutdown_margin = c.shutdown_margin,
+          .recover_jobs = c.recover_jobs && c.drain != DrainMode::Never,
+          .recover_after_death =
+              connects_redis_at_start(c.drain, c.command_runs_sidekiq, c.redis_url_given),
+          .redis_connect_timeout = c.redis_connect_timeout,
+          .redis_command_timeout = c.redis_command_timeout};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
@@ -732,6 +743,7 @@ quiesce:
       --sidekiq-timeout DURATION Sidekiq's -t (read from the command, else {sidekiq})
       --shutdown-margin DURATION room for Sidekiq to requeue and exit ({margin})
       --poll-interval DURATION  how often the drain is read ({poll})
+      --recover-jobs BOOL       put back the jobs of a Sidekiq killed mid-job (true)
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)

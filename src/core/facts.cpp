@@ -23,6 +23,10 @@ const char* event_name(const Fact& fact) {
                         [](const fact::KillSent&) { return "kill_sent"; },
                         [](const fact::StopDone&) { return "stop_done"; },
                         [](const fact::Exiting&) { return "exit"; },
+                        [](const fact::OomKilled&) { return "oom_killed"; },
+                        [](const fact::JobRequeued&) { return "job_requeued"; },
+                        [](const fact::RecoveryFailed&) { return "recovery_failed"; },
+                        [](const fact::RecoveryNotNeeded&) { return "recovery_not_needed"; },
                         [](const fact::SignalForwarded&) { return "signal_forwarded"; },
                     },
                     fact);
@@ -39,6 +43,13 @@ std::string_view found_by_name(FoundBy by) {
   static constexpr auto kNames = std::to_array<std::string_view>({"redis", "title", "main_child"});
   static_assert(static_cast<std::size_t>(FoundBy::MainChild) + 1 == kNames.size());
   return enum_name(by, kNames);
+}
+
+std::string_view recovery_status_name(RecoveryStatus status) {
+  static constexpr auto kNames = std::to_array<std::string_view>(
+      {"requeued", "nothing_running", "self_requeued", "reliable_fetch", "no_identity", "failed"});
+  static_assert(static_cast<std::size_t>(RecoveryStatus::Failed) + 1 == kNames.size());
+  return enum_name(status, kNames);
 }
 
 }  // namespace quiesce

@@ -1,10 +1,13 @@
 #include "quiesce/core/stop_machine.hpp"
 
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <csignal>
 
 #include "quiesce/core/drain_policy.hpp"
 #include "quiesce/core/exit_status.hpp"
+#include "quiesce/core/job_recovery.hpp"
 
 namespace quiesce {
 namespace {
@@ -19,9 +22,14 @@ constexpr Duration kFindAgainEvery{2500};
 
 }  // namespace
 
+StopBudget stop_budget_of(const MachineConfig& c) {
+  StopBudget budget{c.stop_timeout, c.sidekiq_timeout, c.shutdown_margin, std::nullopt};
+  if (c.recover_jobs) budget.recovery_round_trip = c.redis_command_timeout;
+  return budget;
+}
+
 StopMachine::StopMachine(MachineConfig config)
-    : config_(std::move(config)),
-      plan_(plan_stop({config_.stop_timeout, config_.sidekiq_timeout, config_.shutdown_margin})) {}
+    : config_(std::move(config)), plan_(plan_stop(stop_budget_of(config_))) {}
 
 const std::vector<Action>& StopMachine::step(const Event& event) {
   out_.clear();
@@ -57,6 +65,19 @@ void StopMachine::on(const ev::SignalReceived& e) {
 
 void StopMachine::on(const ev::Reaped& e) {
   for (auto [pid, status] : e.exited) {
+    if (e.oom_kill && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      tell(fact::OomKilled{pid});
+    }
+    // A process that died by a signal never ran Sidekiq's shutdown, which
+    // puts the unfinished jobs back; the ones quiesce SIGKILLed at the end of
+    // the budget are being recovered already.
+    bool maybe_sidekiq = tracked_.count(pid) > 0 || config_.recover_after_death;
+    if (config_.recover_jobs && maybe_sidekiq && !killed_ && left_jobs_behind(status)) {
+      Instant until =
+          e.now + recovery_limit(config_.redis_connect_timeout, config_.redis_command_timeout);
+      if (stop_active()) until = std::min(until, t0_ + plan_.recover_until);
+      recover(pid, until, e.now);
+    }
     if (pid == main_pid_) {
       main_exited_with(status);
     } else if (auto it = tracked_.find(pid); it != tracked_.end()) {
@@ -88,6 +109,11 @@ void StopMachine::on(const ev::TimerFired& e) {
       return;
     case TimerId::Wrapper:
       return term_wrapper(e.now);
+    case TimerId::LastRead:
+      if (stop_active()) read_work_before_kill();
+      return;
+    case TimerId::Recovery:
+      return recovery_timed_out(e.now);
   }
 }
 
@@ -117,6 +143,15 @@ void StopMachine::on(const ev::Readings& e) {
   after_sidekiq_gone(e.now);
 }
 
+void StopMachine::on(const ev::JobsRecovered& e) {
+  if (recovering_.erase(e.pid) == 0) return;  // timed out already: told then
+  tell_outcome(e.pid, e.outcome);
+  if (!recovering_.empty()) return;
+  emit(act::CancelTimer{TimerId::Recovery});
+  recovery_until_.reset();
+  if (exit_pending_) exit_now(*exit_pending_, e.now);
+}
+
 // ---- the stop --------------------------------------------------------------
 
 bool StopMachine::is_stop_signal(int signo) const {
@@ -136,6 +171,9 @@ void StopMachine::begin_stop(const ev::SignalReceived& e) {
   stop_signal_ = e.signo;
   emit(act::ArmTimer{TimerId::Term, term_at_});
   emit(act::ArmTimer{TimerId::Kill, kill_at_});
+  if (config_.recover_jobs && plan_.read_after) {
+    emit(act::ArmTimer{TimerId::LastRead, t0_ + *plan_.read_after});
+  }
   last_find_ = e.now;
   emit(act::FindSidekiqs{});
 }
@@ -173,7 +211,7 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
   // container without it reads "no Sidekiq", not a plan it will not follow.
   if (phase_ == Phase::Finding) {
     tell(fact::StopPlanned{stop_signal_, term_at_ - t0_, kill_at_ - t0_, config_.stop_timeout,
-                           config_.sidekiq_timeout, config_.shutdown_margin});
+                           config_.sidekiq_timeout, config_.shutdown_margin, config_.recover_jobs});
   }
   if (!fresh.empty()) {
     std::vector<FoundBy> by;
@@ -209,6 +247,7 @@ void StopMachine::fall_back_when_nothing_found(Instant now) {
   phase_ = Phase::Forwarding;
   emit(act::CancelTimer{TimerId::Term});
   emit(act::CancelTimer{TimerId::Kill});
+  if (config_.recover_jobs) emit(act::CancelTimer{TimerId::LastRead});
   tell(fact::NoSidekiq{});
   forward(SIGTERM);
 }
@@ -332,9 +371,78 @@ void StopMachine::start_grace(Instant now) {
 }
 
 void StopMachine::kill_everything(Instant now, KillReason why) {
+  // Whatever still runs when the budget is out has its jobs put back, from
+  // the work read just before (read_work_before_kill). A process that has
+  // exited by now ran its own shutdown and is not among them.
+  std::vector<pid_t> recover_after;
+  if (why == KillReason::StopBudget && config_.recover_jobs) {
+    for (const auto& [pid, t] : tracked_) {
+      if (t.alive && t.by != FoundBy::MainChild) recover_after.push_back(pid);
+    }
+  }
+  killed_ = true;
   emit(act::Signal{act::Signal::To::Descendants, {}, SIGKILL});
   tell(fact::KillSent{why});
+  for (pid_t pid : recover_after) recover(pid, t0_ + plan_.recover_until, now);
   exit_now(main_status_ ? main_exit_code() : 128 + SIGKILL, now);
+}
+
+void StopMachine::read_work_before_kill() {
+  std::vector<FoundProcess> targets;
+  for (const auto& [pid, t] : tracked_) {
+    if (t.alive && t.by != FoundBy::MainChild) targets.push_back({pid, t.by, t.identity});
+  }
+  if (!targets.empty()) emit(act::ReadWork{std::move(targets)});
+}
+
+void StopMachine::recover(pid_t pid, Instant until, Instant now) {
+  if (!recovering_.insert(pid).second) return;
+  std::string identity;
+  if (auto it = tracked_.find(pid); it != tracked_.end()) identity = it->second.identity;
+  emit(act::RecoverJobs{pid, std::move(identity)});
+  // One timer bounds every recovery: the latest limit asked for.
+  if (!recovery_until_ || until > *recovery_until_) {
+    recovery_until_ = std::max(until, now);
+    emit(act::ArmTimer{TimerId::Recovery, *recovery_until_});
+  }
+}
+
+// Redis did not answer in time: the jobs this machine knows of (from the
+// drain's last heartbeat) are named as lost, and the exit goes ahead.
+void StopMachine::recovery_timed_out(Instant now) {
+  for (pid_t pid : recovering_) {
+    fact::RecoveryFailed failed{pid, "", "Redis did not answer in time", {}};
+    if (auto it = tracked_.find(pid); it != tracked_.end()) {
+      failed.identity = it->second.identity;
+      failed.jobs = it->second.jobs;
+    }
+    tell(std::move(failed));
+  }
+  recovering_.clear();
+  recovery_until_.reset();
+  if (exit_pending_) exit_now(*exit_pending_, now);
+}
+
+void StopMachine::tell_outcome(pid_t pid, const RecoveryOutcome& outcome) {
+  switch (outcome.status) {
+    case RecoveryStatus::Requeued:
+      for (const InFlightJob& job : outcome.jobs) {
+        tell(fact::JobRequeued{pid, outcome.identity, job});
+      }
+      return;
+    case RecoveryStatus::Failed: {
+      fact::RecoveryFailed failed{pid, outcome.identity, outcome.detail, outcome.jobs};
+      // Redis failed before the jobs were read: the drain's last heartbeat
+      // still names them.
+      auto it = tracked_.find(pid);
+      if (failed.jobs.empty() && it != tracked_.end()) failed.jobs = it->second.jobs;
+      tell(std::move(failed));
+      return;
+    }
+    default:
+      tell(fact::RecoveryNotNeeded{pid, outcome.identity, outcome.status, outcome.detail});
+      return;
+  }
 }
 
 int StopMachine::main_exit_code() const {
@@ -343,6 +451,12 @@ int StopMachine::main_exit_code() const {
 }
 
 void StopMachine::exit_now(int code, Instant now) {
+  // The jobs are put back first: once quiesce exits, the kernel kills the
+  // whole container, and nobody else knows they were running.
+  if (!recovering_.empty()) {
+    exit_pending_ = code;
+    return;
+  }
   if (stop_active()) {
     std::optional<Duration> term_at;
     if (term_sent_at_) term_at = *term_sent_at_ - t0_;

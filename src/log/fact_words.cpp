@@ -92,6 +92,70 @@ LogLine stop_done_line(const Fact& f, const fact::StopDone& d) {
               fields);
 }
 
+json job_fields(const InFlightJob& j) {
+  return {
+      {"class", j.job_class}, {"jid", j.jid}, {"queue", j.queue}, {"running_s", j.running_seconds}};
+}
+
+std::string job_text(const InFlightJob& j) {
+  return fmt::format("{} {} on {} (ran {:.0f}s)", j.job_class, j.jid, j.queue, j.running_seconds);
+}
+
+LogLine requeued_line(const Fact& f, Level level, const fact::JobRequeued& r) {
+  json fields = job_fields(r.job);
+  fields["pid"] = r.pid;
+  fields["identity"] = r.identity;
+  return line(level, f,
+              fmt::format("job put back at the front of queue:{}: {} {}, which ran {:.0f}s in "
+                          "Sidekiq {} before it died; it will run again",
+                          r.job.queue, r.job.job_class, r.job.jid, r.job.running_seconds, r.pid),
+              fields);
+}
+
+LogLine recovery_failed_line(const Fact& f, Level level, const fact::RecoveryFailed& r) {
+  json jobs = json::array();
+  std::vector<std::string> described;
+  for (const auto& j : r.jobs) {
+    jobs.push_back(job_fields(j));
+    described.push_back(job_text(j));
+  }
+  std::string which =
+      described.empty() ? std::string("the jobs it ran are unknown")
+                        : fmt::format("{} job{} lost: {}", described.size(),
+                                      described.size() == 1 ? "" : "s", fmt::join(described, "; "));
+  return line(level, f,
+              fmt::format("cannot put back the jobs of Sidekiq {}{}: {}; {}", r.pid,
+                          r.identity.empty() ? "" : " (" + r.identity + ")", r.error, which),
+              {{"pid", r.pid}, {"identity", r.identity}, {"error", r.error}, {"jobs", jobs}});
+}
+
+LogLine not_needed_line(const Fact& f, Level level, const fact::RecoveryNotNeeded& r) {
+  std::string why;
+  switch (r.status) {
+    case RecoveryStatus::NothingRunning:
+      why = "it was running no job at its last heartbeat";
+      break;
+    case RecoveryStatus::SelfRequeued:
+      why = "it had removed itself from Redis, so its own shutdown put its jobs back";
+      break;
+    case RecoveryStatus::ReliableFetch:
+      why = fmt::format("a reliable fetch holds its jobs and will recover them ({})", r.detail);
+      break;
+    case RecoveryStatus::NoIdentity:
+      why = "Redis holds no identity for it";
+      break;
+    case RecoveryStatus::Requeued:
+    case RecoveryStatus::Failed:
+      why = r.detail;
+      break;
+  }
+  return line(level, f, fmt::format("no job to put back for Sidekiq {}: {}", r.pid, why),
+              {{"pid", r.pid},
+               {"identity", r.identity},
+               {"status", recovery_status_name(r.status)},
+               {"detail", r.detail}});
+}
+
 }  // namespace
 
 Level level_of(const Fact& fact) {
@@ -100,6 +164,9 @@ Level level_of(const Fact& fact) {
                         [](const fact::KillSent&) { return Level::Error; },
                         [](const fact::Reaped& r) { return r.warn ? Level::Warn : Level::Debug; },
                         [](const fact::SignalForwarded&) { return Level::Debug; },
+                        [](const fact::OomKilled&) { return Level::Warn; },
+                        [](const fact::JobRequeued&) { return Level::Warn; },
+                        [](const fact::RecoveryFailed&) { return Level::Error; },
                         [](const auto&) { return Level::Info; },
                     },
                     fact);
@@ -112,13 +179,21 @@ LogLine word(const Fact& fact) {
           [&](const fact::StopPlanned& p) {
             return line(
                 level, fact,
-                fmt::format("SIG{}: stopping Sidekiq: TSTP now, TERM when drained or in "
-                            "{}s at the latest, SIGKILL in {}s (stop_timeout {}, "
-                            "sidekiq_timeout {}, shutdown_margin {})",
-                            signal_name(p.signo), format_seconds(p.term_in),
-                            format_seconds(p.kill_in), format_duration(p.stop_timeout),
-                            format_duration(p.sidekiq_timeout), format_duration(p.shutdown_margin)),
-                {{"term_in_s", seconds(p.term_in)}, {"kill_in_s", seconds(p.kill_in)}});
+                fmt::format(
+                    "SIG{}: stopping Sidekiq: TSTP now, TERM when drained or in "
+                    "{}s at the latest, SIGKILL in {}s{} (stop_timeout {}, "
+                    "sidekiq_timeout {}, shutdown_margin {})",
+                    signal_name(p.signo), format_seconds(p.term_in), format_seconds(p.kill_in),
+                    p.recover_jobs ? fmt::format(", {}s before the budget, with the work read "
+                                                 "just before it so that running jobs can be "
+                                                 "put back in time",
+                                                 format_seconds(p.stop_timeout - p.kill_in))
+                                   : std::string(),
+                    format_duration(p.stop_timeout), format_duration(p.sidekiq_timeout),
+                    format_duration(p.shutdown_margin)),
+                {{"term_in_s", seconds(p.term_in)},
+                 {"kill_in_s", seconds(p.kill_in)},
+                 {"recover_jobs", p.recover_jobs}});
           },
           [&](const fact::SecondSignal& s) {
             return line(
@@ -187,6 +262,16 @@ LogLine word(const Fact& fact) {
             return line(level, fact, fmt::format("exiting with code {}", e.code),
                         {{"code", e.code}});
           },
+          [&](const fact::OomKilled& o) {
+            return line(level, fact,
+                        fmt::format("process {} was killed by the OOM killer (the container's "
+                                    "memory limit)",
+                                    o.pid),
+                        {{"pid", o.pid}});
+          },
+          [&](const fact::JobRequeued& r) { return requeued_line(fact, level, r); },
+          [&](const fact::RecoveryFailed& r) { return recovery_failed_line(fact, level, r); },
+          [&](const fact::RecoveryNotNeeded& r) { return not_needed_line(fact, level, r); },
           [&](const fact::SignalForwarded& s) {
             return line(level, fact,
                         fmt::format("SIG{} forwarded as SIG{}", signal_name(s.received),

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -17,8 +18,10 @@
 #include "quiesce/pid1/signal_sender.hpp"
 #include "quiesce/pid1/signal_source.hpp"
 #include "quiesce/pid1/spawn.hpp"
+#include "quiesce/procfs/cgroup.hpp"
 #include "quiesce/redis/client.hpp"
 #include "quiesce/sidekiq/drain_probe.hpp"
+#include "quiesce/sidekiq/job_recovery.hpp"
 #include "quiesce/uv/fault.hpp"
 
 namespace quiesce {
@@ -159,6 +162,8 @@ void Supervisor::start_redis(bool connect_now) {
   probe_ = std::make_unique<DrainProbe>(&loop_, redis_.get(),
                                         ProbeOptions{container_hostname(), config_.poll_interval},
                                         log_fn, wall_now);
+  recovery_ = std::make_unique<JobRecovery>(redis_.get(), container_hostname(), started_wall_,
+                                            wall_now, log_fn);
   // Connecting early tells the operator at startup, not at 3 a.m., that the
   // URL or password is wrong. It never delays the child: it is asynchronous.
   if (connect_now) redis_->connect();
@@ -187,6 +192,9 @@ int Supervisor::run() {
     return 1;
   }
   if (!open_signal_fd()) return 1;
+  started_wall_ = wall_now();
+  // The baseline: a count that rises later is an OOM kill in this container.
+  oom_kills_ = read_oom_kills();
   main_pid_ = spawn_child(config_.command);
   if (main_pid_ < 0) {
     log(Level::Error, "spawn_failed", fmt::format("cannot fork: {}", strerror(errno)));
@@ -217,6 +225,7 @@ int Supervisor::run() {
 // exit status must not wait for it, so the wait is bounded.
 void Supervisor::close_everything() {
   if (probe_) probe_->close();
+  if (recovery_) recovery_->close();
   if (redis_) redis_->close();
   for (auto& t : timers_) t.close();
   if (signal_fd_ >= 0) uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
@@ -252,7 +261,21 @@ void Supervisor::reap() {
     log(Level::Error, "waitpid_failed",
         fmt::format("cannot reap children: {}", strerror(reaped.error)));
   }
-  if (!reaped.exited.empty()) post(ev::Reaped{now(), reaped.exited, reaped.children_remain});
+  if (reaped.exited.empty()) return;
+  bool sigkilled = false;
+  for (auto [pid, status] : reaped.exited) {
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) sigkilled = true;
+  }
+  post(ev::Reaped{now(), reaped.exited, reaped.children_remain,
+                  sigkilled && oom_kill_since_last_look()});
+}
+
+// Read only when a child died of SIGKILL: nothing is read while idle.
+bool Supervisor::oom_kill_since_last_look() {
+  auto count = read_oom_kills();
+  bool rose = count && oom_kills_ && *count > *oom_kills_;
+  if (count) oom_kills_ = count;
+  return rose;
 }
 
 void Supervisor::on_signal(int signo) {
@@ -326,6 +349,22 @@ void Supervisor::carry_out(const act::Watch& a) {
 
 void Supervisor::carry_out(const act::StopWatching&) {
   if (probe_) probe_->stop();
+}
+
+void Supervisor::carry_out(const act::ReadWork& a) {
+  if (recovery_) recovery_->read_ahead(a.targets);
+}
+
+void Supervisor::carry_out(const act::RecoverJobs& a) {
+  pid_t pid = a.pid;
+  if (!recovery_) {
+    post(ev::JobsRecovered{
+        now(), pid, {RecoveryStatus::Failed, a.identity, {}, "Redis is not used (--drain never)"}});
+    return;
+  }
+  recovery_->recover(pid, a.identity, [this, pid](RecoveryOutcome outcome) {
+    post(ev::JobsRecovered{now(), pid, std::move(outcome)});
+  });
 }
 
 void Supervisor::carry_out(const act::Tell& a) {

@@ -135,14 +135,25 @@ const json* job_of(const json& entry, json& parsed) {
   return parsed.is_object() ? &parsed : &kNoJob;
 }
 
-// A work entry's job, or why the entry cannot be read.
-std::variant<RunningJob, std::string> running_job(std::string_view value) {
+// A work entry's job, or why the entry cannot be read. With `payload`, the
+// job JSON as Sidekiq stored it (a string in every version; an object is
+// written back out).
+std::variant<RunningJob, std::string> running_job(std::string_view value,
+                                                  std::string* payload = nullptr) {
   if (!json_depth_within_limit(value)) return too_deep("entry");
   json entry = json::parse(value, nullptr, false);
   if (!entry.is_object()) return std::string("entry is not a JSON object");
   json parsed;
   const json* job = job_of(entry, parsed);
   if (!job) return too_deep("payload");
+  if (payload) {
+    auto it = entry.find("payload");
+    if (it != entry.end() && it->is_string()) {
+      *payload = it->get<std::string>();
+    } else if (it != entry.end() && it->is_object()) {
+      *payload = it->dump();
+    }
+  }
   RunningJob running;
   // ActiveJob runs every job as one wrapper class and names the real one
   // in "wrapped".
@@ -275,6 +286,113 @@ std::vector<RunningJob> parse_work(const redis::Reply& hgetall, std::vector<std:
     }
   }
   return jobs;
+}
+
+std::vector<HeldJob> parse_held_jobs(const redis::Reply& hgetall,
+                                     std::vector<std::string>* skipped) {
+  std::vector<HeldJob> jobs;
+  if (hgetall.type != redis::Reply::Type::Array) return jobs;
+  for (std::size_t i = 1; i < hgetall.elements.size(); i += 2) {
+    auto value = text_of(hgetall.elements[i]);
+    if (!value) continue;
+    std::string payload;
+    auto job = running_job(*value, &payload);
+    if (auto* read = std::get_if<RunningJob>(&job)) {
+      jobs.push_back(HeldJob{std::move(read->job_class), std::move(read->jid),
+                             std::move(read->queue), std::move(payload), read->run_at});
+    } else if (skipped) {
+      std::string field(text_of(hgetall.elements[i - 1]).value_or("?").substr(0, 64));
+      for (char& c : field) {
+        if (c < 0x20 || c > 0x7e) c = '?';
+      }
+      skipped->push_back(field + ": " + std::get<std::string>(job));
+    }
+  }
+  return jobs;
+}
+
+IdentityCandidate identity_candidate(const std::string& identity, const redis::Reply& info_reply) {
+  IdentityCandidate candidate{identity, std::nullopt, beat_of(element(info_reply, 1))};
+  const redis::Reply* info_field = element(info_reply, 0);
+  auto info_text = info_field ? text_of(*info_field) : std::nullopt;
+  if (!info_text) return candidate;
+  json info = parse_json(*info_text);
+  if (!info.is_object()) return candidate;
+  if (auto started_at = json_number(info, "started_at")) {
+    candidate.started_at = epoch_seconds(*started_at);
+  }
+  return candidate;
+}
+
+namespace {
+
+// KEYS: processes, queues, <id>:work, <id>:workers, super_processes.
+// ARGV: identity, hostname, pid, then queue name and payload per job.
+// Reliable fetches, by the keys they keep per process: Sidekiq Pro's
+// super_fetch registers the identity in super_processes and keeps its
+// private queues as queue:sq|<identity>|<queue>; gitlab-sidekiq-fetcher
+// keeps a heartbeat key and working:queue:<queue>:<identity> (older
+// releases: :<hostname>:<pid>).
+constexpr const char* kRequeueScript = R"lua(
+local id, host, pid = ARGV[1], ARGV[2], ARGV[3]
+if redis.call('SISMEMBER', KEYS[1], id) == 0 then return {'gone', ''} end
+if redis.call('SISMEMBER', KEYS[5], id) == 1 then return {'reliable', KEYS[5]} end
+local beats = {'reliable-fetcher-heartbeat-' .. (string.gsub(id, ':', '-')),
+               'reliable-fetcher-heartbeat-' .. host .. '-' .. pid}
+for _, key in ipairs(beats) do
+  if redis.call('EXISTS', key) == 1 then return {'reliable', key} end
+end
+for i = 4, #ARGV, 2 do
+  local q = ARGV[i]
+  local held = {'queue:sq|' .. id .. '|' .. q, 'working:queue:' .. q .. ':' .. id,
+                'working:queue:' .. q .. ':' .. host .. ':' .. pid}
+  for _, key in ipairs(held) do
+    if redis.call('EXISTS', key) == 1 then return {'reliable', key} end
+  end
+end
+for i = 4, #ARGV, 2 do
+  redis.call('RPUSH', 'queue:' .. ARGV[i], ARGV[i + 1])
+  redis.call('SADD', KEYS[2], ARGV[i])
+end
+redis.call('SREM', KEYS[1], id)
+redis.call('DEL', KEYS[3], KEYS[4])
+return {'pushed', tostring((#ARGV - 3) / 2)}
+)lua";
+
+}  // namespace
+
+redis::Command requeue_command(const std::string& identity, const std::vector<HeldJob>& jobs) {
+  auto parsed = parse_identity(identity);
+  redis::Command command{"EVAL",
+                         kRequeueScript,
+                         "5",
+                         "processes",
+                         "queues",
+                         identity + ":work",
+                         identity + ":workers",
+                         "super_processes",
+                         identity,
+                         parsed ? parsed->hostname : std::string(),
+                         parsed ? std::to_string(parsed->pid) : std::string()};
+  for (const HeldJob& job : jobs) {
+    command.push_back(job.queue);
+    command.push_back(job.payload);
+  }
+  return command;
+}
+
+RequeueReply parse_requeue_reply(const redis::Reply& reply) {
+  if (reply.is_error()) return {RecoveryStatus::Failed, reply.str};
+  const redis::Reply* what = element(reply, 0);
+  const redis::Reply* detail = element(reply, 1);
+  auto what_text = what ? text_of(*what) : std::nullopt;
+  std::string detail_text(detail ? text_of(*detail).value_or("") : "");
+  if (what_text == "gone") return {RecoveryStatus::SelfRequeued, ""};
+  if (what_text == "reliable") return {RecoveryStatus::ReliableFetch, detail_text};
+  if (what_text == "pushed") {
+    return {detail_text == "0" ? RecoveryStatus::NothingRunning : RecoveryStatus::Requeued, ""};
+  }
+  return {RecoveryStatus::Failed, "unexpected reply to the requeue script"};
 }
 
 std::vector<InFlightJob> in_flight(const std::vector<RunningJob>& jobs, WallSeconds now) {

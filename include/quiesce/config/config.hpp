@@ -32,6 +32,7 @@ enum class Key {
   SidekiqTimeout,
   ShutdownMargin,
   PollInterval,
+  RecoverJobs,
   RedisUrl,
   RedisCaFile,
   RedisTlsVerify,
@@ -67,6 +68,7 @@ struct Config {
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;
   Duration shutdown_margin = defaults::kShutdownMargin;
   Duration poll_interval = defaults::kPollInterval;
+  bool recover_jobs = defaults::kRecoverJobs;  // put back what a killed Sidekiq was running
 
   // Redis
   std::string redis_url{defaults::kRedisUrl};

@@ -2,6 +2,7 @@
 // What the stop machine asks the effect side to do.
 #include <sys/types.h>
 
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -35,6 +36,19 @@ struct Watch {
   WallSeconds since = 0;  // t0 on the wall clock
 };
 struct StopWatching {};
+// Read these processes' work hashes now and keep them for RecoverJobs: the
+// last reading before the kill.
+struct ReadWork {
+  std::vector<FoundProcess> targets;
+};
+// Put back the jobs of a Sidekiq process that is dead (or just SIGKILLed):
+// from the work hash read by ReadWork when there is one, else read now.
+// identity empty: found by hostname and pid in `processes`. Answer with
+// JobsRecovered; the machine's Recovery timer bounds the wait.
+struct RecoverJobs {
+  pid_t pid = 0;
+  std::string identity;
+};
 // Something worth telling the world: logs, status and metrics word it.
 struct Tell {
   Fact fact;
@@ -46,6 +60,7 @@ struct Exit {
 }  // namespace quiesce::act
 
 namespace quiesce {
-using Action = std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs,
-                            act::Watch, act::StopWatching, act::Tell, act::Exit>;
+using Action =
+    std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs, act::Watch,
+                 act::StopWatching, act::ReadWork, act::RecoverJobs, act::Tell, act::Exit>;
 }

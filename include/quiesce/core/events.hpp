@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quiesce/core/drain_reading.hpp"
+#include "quiesce/core/job_recovery.hpp"
 #include "quiesce/core/time.hpp"
 #include "quiesce/core/timers.hpp"
 
@@ -26,6 +27,7 @@ struct Reaped {
   Instant now;
   std::vector<std::pair<pid_t, int>> exited;  // pid, waitpid status
   bool others_remain = false;                 // quiesce still has descendants
+  bool oom_kill = false;  // the cgroup's OOM kill count rose: the SIGKILLed ones were its victims
 };
 struct TimerFired {
   Instant now;
@@ -41,9 +43,16 @@ struct Readings {
   std::vector<ProcessReading> readings;
 };
 
+// The answer to RecoverJobs.
+struct JobsRecovered {
+  Instant now;
+  pid_t pid = 0;
+  RecoveryOutcome outcome;
+};
+
 }  // namespace quiesce::ev
 
 namespace quiesce {
 using Event = std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired,
-                           ev::SidekiqsFound, ev::Readings>;
+                           ev::SidekiqsFound, ev::Readings, ev::JobsRecovered>;
 }

@@ -5,11 +5,13 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
 
 #include "quiesce/core/drain_reading.hpp"
+#include "quiesce/core/job_recovery.hpp"
 #include "quiesce/core/time.hpp"
 
 namespace quiesce {
@@ -41,6 +43,7 @@ struct StopPlanned {
   Duration stop_timeout{0};
   Duration sidekiq_timeout{0};
   Duration shutdown_margin{0};
+  bool recover_jobs = false;  // the kill leaves room to put the running jobs back
 };
 struct SecondSignal {
   int signo = 0;
@@ -104,6 +107,31 @@ struct Exiting {
   int code = 0;
 };
 // On the forwarding path: two numbers, nothing allocated.
+// The cgroup's OOM kill count rose as this process died of SIGKILL.
+struct OomKilled {
+  pid_t pid = 0;
+};
+// One job of a dead Sidekiq back at the front of its queue.
+struct JobRequeued {
+  pid_t pid = 0;
+  std::string identity;
+  InFlightJob job;
+};
+// Jobs that should have been put back and were not: they are lost unless
+// someone pushes them by hand.
+struct RecoveryFailed {
+  pid_t pid = 0;
+  std::string identity;
+  std::string error;
+  std::vector<InFlightJob> jobs;
+};
+// Nothing to put back, or not quiesce's to put back (why in `status`).
+struct RecoveryNotNeeded {
+  pid_t pid = 0;
+  std::string identity;
+  RecoveryStatus status = RecoveryStatus::NothingRunning;
+  std::string detail;
+};
 struct SignalForwarded {
   int received = 0;
   int sent = 0;
@@ -115,11 +143,13 @@ using Fact = std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFo
                           fact::DrainProgress, fact::TermSent, fact::DrainingMainChild,
                           fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone,
                           fact::MainChildExited, fact::Reaped, fact::GraceStarted, fact::KillSent,
-                          fact::StopDone, fact::Exiting, fact::SignalForwarded>;
+                          fact::StopDone, fact::Exiting, fact::OomKilled, fact::JobRequeued,
+                          fact::RecoveryFailed, fact::RecoveryNotNeeded, fact::SignalForwarded>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);
 std::string_view term_reason_name(TermReason reason);
 std::string_view found_by_name(FoundBy by);
+std::string_view recovery_status_name(RecoveryStatus status);
 
 }  // namespace quiesce

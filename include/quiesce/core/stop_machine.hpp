@@ -33,7 +33,18 @@ struct MachineConfig {
   Duration stop_timeout = defaults::kStopTimeout;        // B
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;  // T
   Duration shutdown_margin = defaults::kShutdownMargin;  // M
+  // Put back the jobs of a Sidekiq that dies by a signal, or that quiesce
+  // SIGKILLs at the end of the budget; the Redis timeouts bound how long.
+  bool recover_jobs = false;
+  // Also for a process not known as Sidekiq (outside a stop nothing is
+  // tracked): when the container runs Sidekiq or names a Redis.
+  bool recover_after_death = false;
+  Duration redis_connect_timeout = defaults::kRedisConnectTimeout;
+  Duration redis_command_timeout = defaults::kRedisCommandTimeout;
 };
+
+// The stop's arithmetic for these settings.
+StopBudget stop_budget_of(const MachineConfig& config);
 
 class StopMachine {
  public:
@@ -74,6 +85,7 @@ class StopMachine {
   void on(const ev::TimerFired& e);
   void on(const ev::SidekiqsFound& e);
   void on(const ev::Readings& e);
+  void on(const ev::JobsRecovered& e);
 
   bool is_stop_signal(int signo) const;
   bool stop_active() const;
@@ -93,6 +105,10 @@ class StopMachine {
   void maybe_exit(bool others_remain, Instant now);
   void start_grace(Instant now);
   void kill_everything(Instant now, KillReason why);
+  void read_work_before_kill();
+  void recover(pid_t pid, Instant until, Instant now);
+  void recovery_timed_out(Instant now);
+  void tell_outcome(pid_t pid, const RecoveryOutcome& outcome);
   void exit_now(int code, Instant now);
   void signal_pids(std::vector<pid_t> pids, int signo);
   void term_and_continue(act::Signal::To to, std::vector<pid_t> pids);
@@ -119,6 +135,11 @@ class StopMachine {
   std::optional<Instant> term_sent_at_;
   TermReason term_reason_ = TermReason::Deadline;
   std::map<pid_t, Tracked> tracked_;
+
+  bool killed_ = false;         // the budget's SIGKILL went out
+  std::set<pid_t> recovering_;  // RecoverJobs asked, JobsRecovered not yet heard
+  std::optional<Instant> recovery_until_;
+  std::optional<int> exit_pending_;  // the exit waits for the recoveries
 
   std::vector<Action> out_;
 };

@@ -6,10 +6,12 @@
 
 namespace quiesce {
 
-enum class TimerId { Term, Kill, Grace, Wrapper };
+// LastRead: the work hashes read once more before the kill; Recovery: the
+// limit on putting jobs back before quiesce exits.
+enum class TimerId { Term, Kill, Grace, Wrapper, LastRead, Recovery };
 
-inline constexpr std::array kTimers = {TimerId::Term, TimerId::Kill, TimerId::Grace,
-                                       TimerId::Wrapper};
+inline constexpr std::array kTimers = {TimerId::Term,    TimerId::Kill,     TimerId::Grace,
+                                       TimerId::Wrapper, TimerId::LastRead, TimerId::Recovery};
 
 constexpr std::size_t timer_index(TimerId id) {
   return static_cast<std::size_t>(id);
@@ -21,9 +23,9 @@ constexpr bool listed_in_order() {
   }
   return true;
 }
-// A TimerId appended after Wrapper must be listed too: the supervisor keeps
+// A TimerId appended after Recovery must be listed too: the supervisor keeps
 // kTimers.size() timers, indexed by timer_index.
-static_assert(listed_in_order() && timer_index(TimerId::Wrapper) + 1 == kTimers.size(),
+static_assert(listed_in_order() && timer_index(TimerId::Recovery) + 1 == kTimers.size(),
               "kTimers lists every TimerId, in order");
 
 }  // namespace quiesce

@@ -23,6 +23,7 @@ namespace redis {
 class Client;
 }
 class DrainProbe;
+class JobRecovery;
 
 class Supervisor {
  public:
@@ -50,6 +51,9 @@ class Supervisor {
   void carry_out(const act::FindSidekiqs& a);
   void carry_out(const act::Watch& a);
   void carry_out(const act::StopWatching& a);
+  void carry_out(const act::ReadWork& a);
+  void carry_out(const act::RecoverJobs& a);
+  bool oom_kill_since_last_look();
   void carry_out(const act::Tell& a);
   void carry_out(const act::Exit& a);
   void on_signal(int signo);
@@ -68,6 +72,9 @@ class Supervisor {
   StopMachine machine_;
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<DrainProbe> probe_;
+  std::unique_ptr<JobRecovery> recovery_;
+  std::optional<long long> oom_kills_;  // the cgroup's count when last read
+  WallSeconds started_wall_ = 0;
   pid_t main_pid_ = 0;
   EventQueue events_;
   std::optional<int> exit_code_;

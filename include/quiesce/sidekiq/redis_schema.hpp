@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "quiesce/core/drain_reading.hpp"
+#include "quiesce/core/job_recovery.hpp"
 #include "quiesce/core/time.hpp"
 #include "quiesce/redis/reply.hpp"
 
@@ -76,6 +77,31 @@ struct RunningJob {
 std::vector<RunningJob> parse_work(const redis::Reply& hgetall,
                                    std::vector<std::string>* skipped = nullptr);
 std::vector<InFlightJob> in_flight(const std::vector<RunningJob>& jobs, WallSeconds now);
+
+// --- putting back the jobs of a dead process ---
+
+// Every entry of a work hash (HGETALL <id>:work or :workers) with its
+// payload as Sidekiq stored it: the JSON string it fetched from the queue.
+std::vector<HeldJob> parse_held_jobs(const redis::Reply& hgetall,
+                                     std::vector<std::string>* skipped = nullptr);
+
+// The identity's started_at, from HMGET <id> info beat.
+IdentityCandidate identity_candidate(const std::string& identity, const redis::Reply& info_reply);
+
+// One EVAL that, atomically and only if `identity` is still in `processes`
+// (Sidekiq removes itself when its own shutdown ran) and no reliable fetch
+// holds its jobs: RPUSH queue:<name> <payload> and SADD queues <name> for
+// each job, as Sidekiq's own requeue does, then SREM processes <identity>
+// and DEL <identity>:work <identity>:workers. Atomic, so a recovery cut off
+// halfway never pushes a job without removing the identity, and a second
+// one finds the identity gone and pushes nothing.
+redis::Command requeue_command(const std::string& identity, const std::vector<HeldJob>& jobs);
+
+struct RequeueReply {
+  RecoveryStatus status = RecoveryStatus::Failed;
+  std::string detail;  // the reliable fetch found, or the error
+};
+RequeueReply parse_requeue_reply(const redis::Reply& reply);
 
 // Per identity: the beat whose work hash was last read, and its jobs. The
 // work hash only changes at a beat, so it is read again only when the beat
