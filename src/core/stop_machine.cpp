@@ -300,6 +300,9 @@ void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool&
     t.alive = false;
     return;
   }
+  // A Sidekiq told TERM at once stops beating: its last jobs are known only
+  // from a beat before the stop. They name what a failed recovery lost.
+  if (r.heartbeat && r.heartbeat->beat >= t.last_beat) t.known_jobs = r.heartbeat->jobs;
   // Only what a heartbeat wrote after the TSTP counts, for the drain and for
   // the progress alike: earlier readings describe a process still taking
   // work.
@@ -414,7 +417,7 @@ void StopMachine::recovery_timed_out(Instant now) {
     fact::RecoveryFailed failed{pid, "", "Redis did not answer in time", {}};
     if (auto it = tracked_.find(pid); it != tracked_.end()) {
       failed.identity = it->second.identity;
-      failed.jobs = it->second.jobs;
+      failed.jobs = it->second.known_jobs;
     }
     tell(std::move(failed));
   }
@@ -435,7 +438,7 @@ void StopMachine::tell_outcome(pid_t pid, const RecoveryOutcome& outcome) {
       // Redis failed before the jobs were read: the drain's last heartbeat
       // still names them.
       auto it = tracked_.find(pid);
-      if (failed.jobs.empty() && it != tracked_.end()) failed.jobs = it->second.jobs;
+      if (failed.jobs.empty() && it != tracked_.end()) failed.jobs = it->second.known_jobs;
       tell(std::move(failed));
       return;
     }

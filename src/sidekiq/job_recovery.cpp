@@ -86,10 +86,11 @@ void JobRecovery::recover(pid_t pid, const std::string& identity, Done done) {
     return;
   }
   if (identity.empty()) return with_identity(pid, std::move(done));
-  auto it = reads_.find(identity);
-  // No reading before the kill (a death outside a stop), or it failed: read
-  // now; the process is dead, so its work hash no longer changes.
-  if (it == reads_.end() || (it->second.finished && !it->second.error.empty())) read(identity);
+  // No reading before the kill (a death outside a stop): read now; the
+  // process is dead, so its work hash no longer changes. A reading before
+  // the kill that failed is not tried again: the one round trip left before
+  // the orchestrator's SIGKILL is the push's.
+  if (!reads_.count(identity)) read(identity);
   Read& r = reads_[identity];
   auto next = [this, identity, done = std::move(done)]() mutable {
     push(identity, std::move(done));

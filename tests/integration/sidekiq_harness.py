@@ -437,6 +437,7 @@ class JobReport:
     started_at: Optional[float]
     finished_at: Optional[float]
     pid: Optional[int] = None  # the Sidekiq process (pid in the container) that last ran it
+    queued: int = 0  # copies waiting in a queue: more than one is a job pushed back twice
 
     def running_at(self, wall: float) -> bool:
         if self.started_at is None or self.started_at > wall:
@@ -445,10 +446,11 @@ class JobReport:
 
 
 def job_reports(client: Resp, jobs: dict[str, float]) -> dict[str, JobReport]:
-    queued = set()
+    queued: dict[str, int] = {}
     for queue in client.command("SMEMBERS", "queues") or []:
         for raw in client.command("LRANGE", f"queue:{queue}", 0, -1) or []:
-            queued.add(json.loads(raw).get("jid"))
+            jid = json.loads(raw).get("jid")
+            queued[jid] = queued.get(jid, 0) + 1
     starts: dict[str, int] = {}
     for raw in client.command("LRANGE", "qtest:events", 0, -1) or []:
         event = json.loads(raw)
@@ -468,8 +470,23 @@ def job_reports(client: Resp, jobs: dict[str, float]) -> dict[str, JobReport]:
             jid=jid, seconds=seconds, outcome=outcome, starts=starts.get(jid, 0),
             started_at=json.loads(started)["at"] if started else None,
             finished_at=json.loads(finished)["at"] if finished else None,
-            pid=json.loads(started)["pid"] if started else None)
+            pid=json.loads(started)["pid"] if started else None, queued=queued.get(jid, 0))
     return reports
+
+
+def jids_in_work_hashes(client: Resp) -> set[str]:
+    """The jids every live identity's work hash holds (<id>:workers on
+    6.4.1, <id>:work later): the jobs running at each one's last heartbeat."""
+    jids = set()
+    for identity in client.command("SMEMBERS", "processes") or []:
+        for key in (f"{identity}:work", f"{identity}:workers"):
+            flat = client.command("HGETALL", key) or []
+            for value in flat[1::2]:
+                try:
+                    jids.add(json.loads(json.loads(value)["payload"])["jid"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+    return jids
 
 
 def seed_stale_identities(client: Resp, hostname: str, pids: range, busy: int = 5,

@@ -76,6 +76,8 @@ class StopMachine {
     WallSeconds last_beat = 0;
     std::optional<int> heartbeat_busy;
     std::vector<InFlightJob> jobs;
+    // From any heartbeat, before the stop too: what a failed recovery names.
+    std::vector<InFlightJob> known_jobs;
     std::optional<TitleReading> last_title;
   };
 
