@@ -365,3 +365,24 @@ TEST_CASE("check-config, --help and --version need no command") {
   CHECK(std::get<Loaded>(load_config({"--help"}, Env{}.fn())).mode == Mode::Help);
   CHECK(std::get<Loaded>(load_config({"--version"}, Env{}.fn())).mode == Mode::Version);
 }
+
+TEST_CASE("stop.recover_jobs: flag, environment, file, check-config; the kill moves with it") {
+  CHECK(load_ok({"--", "true"}).recover_jobs);
+  CHECK_FALSE(load_ok({"--recover-jobs", "false", "--", "true"}).recover_jobs);
+  Env env{{{"QUIESCE_RECOVER_JOBS", "no"}}};
+  auto c = load_ok({"--", "sidekiq"}, env);
+  CHECK_FALSE(c.recover_jobs);
+  CHECK(c.origins[Key::RecoverJobs].detail == "QUIESCE_RECOVER_JOBS");
+  CHECK(contains(describe_config(c), "stop.recover_jobs"));
+  CHECK(contains(load_error({"--recover-jobs", "maybe", "--", "true"}), "--recover-jobs"));
+
+  auto on = machine_config(load_ok({"--stop-timeout", "30", "--", "sidekiq"}));
+  CHECK(on.recover_jobs);
+  CHECK(on.recover_after_death);  // the command runs Sidekiq
+  CHECK(plan_stop(stop_budget_of(on)).kill_after == Duration{28'750});
+  auto off = machine_config(c);
+  CHECK(plan_stop(stop_budget_of(off)).kill_after == Duration{29'000});
+  // Not a Sidekiq command and no Redis named: a child's death reads no Redis.
+  CHECK_FALSE(machine_config(load_ok({"--", "true"})).recover_after_death);
+  CHECK_FALSE(machine_config(load_ok({"--drain", "never", "--", "sidekiq"})).recover_jobs);
+}
