@@ -6,6 +6,11 @@ starts the sample Sidekiq app as the child of PID 1 (tini, then quiesce) in
 its own PID/UTS namespace, waits until every job runs, then stops the
 "container" the way ECS does: SIGTERM, wait the budget B, SIGKILL.
 
+Two more rows, where Sidekiq is SIGKILLed mid-job under any init and
+quiesce puts the jobs back (stop.recover_jobs): Sidekiq's timeout hidden
+in an entrypoint script (`exec sidekiq -t B+2`, quiesce told only B), and
+Sidekiq SIGKILLed from outside (as by the OOM killer) with two jobs running.
+
 Reported per scenario and init: jobs finished / requeued / lost, the stop
 time, the time from the last job's end to the container's exit, and the
 Redis load during the drain: quiesce's own commands (counted by a TCP proxy
@@ -72,6 +77,31 @@ def one(name: str, sc: h.StopScenario, quiesce: str) -> dict:
     }
 
 
+def recovery_scenarios(budget: float) -> dict:
+    hb = h.HEARTBEAT_S
+    job = budget + hb + 5  # still running at B after waiting for its heartbeat
+    return {
+        f"hidden timeout (entrypoint: sidekiq -t {budget + 2:g}, told only B)":
+            dict(durations=[job], budget_s=budget, hidden_timeout_s=int(budget) + 2),
+        "Sidekiq SIGKILLed outside a stop, 2 jobs": dict(durations=[6 * hb, 6 * hb],
+                                                         budget_s=budget, kill_sidekiq=True),
+    }
+
+
+def one_recovery(name: str, kwargs: dict, init: str, quiesce: str) -> dict:
+    r = h.run_recovery(init=init, quiesce_bin=quiesce, **kwargs)
+    count = lambda outcome: sum(1 for j in r.jobs.values() if j.outcome == outcome)  # noqa: E731
+    return {
+        "scenario": name, "init": init, "finished": count("finished"),
+        "requeued": count("requeued") + count("queued"), "lost": count("lost"),
+        "stop_s": r.stop_s, "killed": r.killed_by_harness, "exit_status": r.exit_status,
+        "last_end_to_exit_s": None, "quiesce_cmds_per_s_per_process": None,
+        "all_cmds_per_s": None, "sidekiq_processes": 1,
+        "term_reasons": [e.get("reason") for e in r.event("term_sent")],
+        "pushed_twice": sum(1 for j in r.jobs.values() if j.queued > 1),
+    }
+
+
 def fmt(value, spec=".2f") -> str:
     return "–" if value is None else format(value, spec)
 
@@ -129,11 +159,15 @@ def main() -> int:
           file=sys.stderr)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(one, name, sc, args.quiesce) for name, sc in work]
+        for name, kwargs in recovery_scenarios(args.budget).items():
+            for init in ("tini", "quiesce"):
+                futures += [pool.submit(one_recovery, name, kwargs, init, args.quiesce)
+                            for _ in range(args.runs)]
         rows = []
         for f in futures:
             row = f.result()
             rows.append(row)
-            print(f"  {row['scenario']:<40} {row['init']:<8} stop {row['stop_s']:.2f}s "
+            print(f"  {row['scenario']:<40} {row['init']:<8} stop {fmt(row['stop_s'])}s "
                   f"finished {row['finished']} requeued {row['requeued']} lost {row['lost']}",
                   file=sys.stderr)
     order = {name: i for i, name in enumerate(dict.fromkeys(r["scenario"] for r in rows))}

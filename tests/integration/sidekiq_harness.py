@@ -1034,3 +1034,95 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
                 part.stop()
         if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Jobs put back by quiesce (stop.recover_jobs).
+
+
+@dataclass
+class RecoveryRun:
+    jobs: dict
+    exit_status: Optional[int]
+    stop_s: Optional[float]  # SIGTERM to exit (None: no stop)
+    killed_by_harness: bool
+    events: list
+    stderr: str
+
+    def event(self, name: str) -> list:
+        return [e for e in self.events if e.get("event") == name]
+
+    def describe(self) -> str:
+        jobs = ", ".join(f"{j.seconds:g}s:{j.outcome}x{j.queued}" for j in self.jobs.values())
+        return (f"exit={self.exit_status} stop={self.stop_s} killed={self.killed_by_harness} "
+                f"jobs=[{jobs}]\n--- quiesce stderr ---\n{self.stderr[-6000:]}")
+
+
+def run_recovery(durations: list, budget_s: float, hidden_timeout_s: Optional[int] = None,
+                 hang_redis: bool = False, kill_sidekiq: bool = False, init: str = "quiesce",
+                 quiesce_bin: Optional[str] = None, rt: Optional[Runtime] = None) -> RecoveryRun:
+    """Jobs running and written into the work hash by a heartbeat, then an
+    ECS stop with budget B (or, with kill_sidekiq, a SIGKILL to Sidekiq from
+    outside and no stop). With hidden_timeout_s, Sidekiq runs from an
+    entrypoint script (`exec sidekiq -t N`) so its timeout is hidden from
+    quiesce, which is told only B. With hang_redis, quiesce's Redis stops
+    answering 2 s into the stop."""
+    rt = rt or runtime()
+    workdir = Path(tempfile.mkdtemp(prefix="quiesce-recover-"))
+    redis = proxy = container = None
+    try:
+        redis = RedisServer(workdir)
+        quiesce_url = redis.url
+        if hang_redis:
+            proxy = CountingProxy(redis.port)
+            quiesce_url = proxy.url
+        command = sidekiq_argv(hidden_timeout_s or 3, rt=rt, workdir=workdir)
+        if hidden_timeout_s:
+            script = workdir / "entrypoint.sh"
+            script.write_text("#!/bin/sh\nexec " + shlex.join(command) + "\n")
+            command = ["sh", rt.path(workdir, script)]
+        host_quiesce = None
+        if init == "tini":
+            init_argv = [rt.tini(), "--"]
+        else:
+            host_quiesce = os.patabspath(quiesce_binary())
+            init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{budget_s:g}", "--redis-url",
+                         quiesce_url, "--log-format", "json", "-v", "--"]
+        jobs = {enqueue(redis.client, float(s), major=rt.major): float(s) for s in durations}
+        container = Container(init_argv, command, {"REDIS_URL": redis.url},
+                                f"qtest-{secrets.token_hex(4)}", workdir, rt=rt,
+                                quiesce_binary=host_quiesce)
+
+        def in_work_hash():
+            if not container.alive():
+                raise HarnessError("container exited early:\n" + container.stderr_text())
+            return set(jobs) <= jids_in_work_hashes(redis.client)
+
+        wait_for(in_work_hash, 60 + 2 * rt.heartbeat_s, "every job in the work hash", step=0.1)
+        stop_s = None
+        killed = False
+        if kill_sidekiq:
+            pids = wait_for(container.sidekiq_host_pids, 10, "Sidekiq's title")
+            os.kill(pids[0], signal.SIGKILL)
+            container.proc.wait(timeout=20)
+            container.exit_status = container.proc.returncode
+        else:
+            fault = None
+            if hang_redis:
+                fault = threading.Timer(2.0, proxy.fault, args=("hang",))
+                fault.start()
+            stop_s, killed = container.ecs_stop(budget_s)
+            if fault:
+                fault.cancel()
+        stderr = container.stderr_text()
+        return RecoveryRun(jobs=job_reports(redis.client, jobs), exit_status=container.exit_status,
+                   stop_s=stop_s, killed_by_harness=killed, events=json_events(stderr),
+                   stderr=stderr)
+    finally:
+        if container:
+            container.cleanup()
+        for part in (proxy, redis):
+            if part:
+                part.stop()
+        if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
+            shutil.rmtree(workdir, ignore_errors=True)

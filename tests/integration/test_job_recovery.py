@@ -20,19 +20,9 @@ quiesce reads), so every bound comes from the heartbeat HB with slack.
 """
 
 import os
-import secrets
-import shlex
-import shutil
 import signal
-import subprocess
-import tempfile
-import threading
-import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
 
 import sidekiq_harness as h
 
@@ -45,95 +35,13 @@ HIDDEN_JOB = B + HB + 5
 LONG = 6 * HB
 
 
-@dataclass
-class Run:
-    jobs: dict
-    exit_status: Optional[int]
-    stop_s: Optional[float]  # SIGTERM to exit (None: no stop)
-    killed_by_harness: bool
-    events: list
-    stderr: str
-
-    def event(self, name: str) -> list:
-        return [e for e in self.events if e.get("event") == name]
-
-    def describe(self) -> str:
-        jobs = ", ".join(f"{j.seconds:g}s:{j.outcome}x{j.queued}" for j in self.jobs.values())
-        return (f"exit={self.exit_status} stop={self.stop_s} killed={self.killed_by_harness} "
-                f"jobs=[{jobs}]\n--- quiesce stderr ---\n{self.stderr[-6000:]}")
-
-
-def run_container(durations: list, entrypoint: bool, hang_redis: bool = False,
-                  kill_sidekiq: bool = False, init: str = "quiesce") -> Run:
-    """Jobs running and in the work hash, then an ECS stop (or, with
-    kill_sidekiq, a SIGKILL to Sidekiq from outside and no stop)."""
-    rt = h.runtime()
-    workdir = Path(tempfile.mkdtemp(prefix="quiesce-recover-"))
-    redis = proxy = container = None
-    try:
-        redis = h.RedisServer(workdir)
-        quiesce_url = redis.url
-        if hang_redis:
-            proxy = h.CountingProxy(redis.port)
-            quiesce_url = proxy.url
-        command = h.sidekiq_argv(HIDDEN_T if entrypoint else 3, rt=rt, workdir=workdir)
-        if entrypoint:
-            script = workdir / "entrypoint.sh"
-            script.write_text("#!/bin/sh\nexec " + shlex.join(command) + "\n")
-            command = ["sh", rt.path(workdir, script)]
-        host_quiesce = None
-        if init == "tini":
-            init_argv = [rt.tini(), "--"]
-        else:
-            host_quiesce = os.path.abspath(h.quiesce_binary())
-            init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{B:g}", "--redis-url",
-                         quiesce_url, "--log-format", "json", "-v", "--"]
-        jobs = {h.enqueue(redis.client, float(s), major=rt.major): float(s) for s in durations}
-        container = h.Container(init_argv, command, {"REDIS_URL": redis.url},
-                                f"qtest-{secrets.token_hex(4)}", workdir, rt=rt,
-                                quiesce_binary=host_quiesce)
-
-        def in_work_hash():
-            if not container.alive():
-                raise h.HarnessError("container exited early:\n" + container.stderr_text())
-            return set(jobs) <= h.jids_in_work_hashes(redis.client)
-
-        h.wait_for(in_work_hash, 60 + 2 * HB, "every job in the work hash", step=0.1)
-        stop_s = None
-        killed = False
-        if kill_sidekiq:
-            pids = h.wait_for(container.sidekiq_host_pids, 10, "Sidekiq's title")
-            os.kill(pids[0], signal.SIGKILL)
-            container.proc.wait(timeout=20)
-            container.exit_status = container.proc.returncode
-        else:
-            fault = None
-            if hang_redis:
-                fault = threading.Timer(2.0, proxy.fault, args=("hang",))
-                fault.start()
-            stop_s, killed = container.ecs_stop(B)
-            if fault:
-                fault.cancel()
-        stderr = container.stderr_text()
-        return Run(jobs=h.job_reports(redis.client, jobs), exit_status=container.exit_status,
-                   stop_s=stop_s, killed_by_harness=killed, events=h.json_events(stderr),
-                   stderr=stderr)
-    finally:
-        if container:
-            container.cleanup()
-        for part in (proxy, redis):
-            if part:
-                part.stop()
-        if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
 RUNS = {
-    "hidden_timeout": lambda: run_container([HIDDEN_JOB], entrypoint=True),
-    "killed_outside": lambda: run_container([LONG, LONG], entrypoint=False, kill_sidekiq=True),
+    "hidden_timeout": lambda: h.run_recovery([HIDDEN_JOB], budget_s=B, hidden_timeout_s=HIDDEN_T),
+    "killed_outside": lambda: h.run_recovery([LONG, LONG], budget_s=B, kill_sidekiq=True),
     "self_requeue": lambda: h.run_stop(h.StopScenario(budget_s=4 + 2 * HB, sidekiq_timeout_s=3,
                                                       margin_s=2.0, durations=[LONG])),
-    "redis_hung": lambda: run_container([HIDDEN_JOB], entrypoint=True, hang_redis=True),
+    "redis_hung": lambda: h.run_recovery([HIDDEN_JOB], budget_s=B, hidden_timeout_s=HIDDEN_T,
+                                         hang_redis=True),
 }
 
 _pool = None
