@@ -1085,13 +1085,14 @@ def run_recovery(durations: list, budget_s: float, hidden_timeout_s: Optional[in
         if init == "tini":
             init_argv = [rt.tini(), "--"]
         else:
-            host_quiesce = os.patabspath(quiesce_binary())
-            init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{budget_s:g}", "--redis-url",
+            host_quiesce = os.path.abspath(quiesce_bin or quiesce_binary())
+            init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{budget_s:g}",
+                         "--redis-url",
                          quiesce_url, "--log-format", "json", "-v", "--"]
         jobs = {enqueue(redis.client, float(s), major=rt.major): float(s) for s in durations}
         container = Container(init_argv, command, {"REDIS_URL": redis.url},
-                                f"qtest-{secrets.token_hex(4)}", workdir, rt=rt,
-                                quiesce_binary=host_quiesce)
+                              f"qtest-{secrets.token_hex(4)}", workdir, rt=rt,
+                              quiesce_binary=host_quiesce)
 
         def in_work_hash():
             if not container.alive():
@@ -1115,9 +1116,9 @@ def run_recovery(durations: list, budget_s: float, hidden_timeout_s: Optional[in
             if fault:
                 fault.cancel()
         stderr = container.stderr_text()
-        return RecoveryRun(jobs=job_reports(redis.client, jobs), exit_status=container.exit_status,
-                   stop_s=stop_s, killed_by_harness=killed, events=json_events(stderr),
-                   stderr=stderr)
+        return RecoveryRun(jobs=job_reports(redis.client, jobs),
+                           exit_status=container.exit_status, stop_s=stop_s,
+                           killed_by_harness=killed, events=json_events(stderr), stderr=stderr)
     finally:
         if container:
             container.cleanup()
