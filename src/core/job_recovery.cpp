@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <csignal>
 
 namespace quiesce {
 namespace {
@@ -38,7 +39,22 @@ InFlightJob in_flight_job(const HeldJob& job, WallSeconds now) {
 }
 
 bool left_jobs_behind(int wait_status) {
-  return WIFSIGNALED(wait_status);
+  if (!WIFSIGNALED(wait_status)) return false;
+  // Sidekiq traps these (and Ruby ignores SIGPIPE): a process they killed was
+  // not a Sidekiq, or not one with jobs (a shell helper, a pipeline), and
+  // is not worth a Redis round trip and a log line.
+  switch (WTERMSIG(wait_status)) {
+    case SIGTERM:
+    case SIGINT:
+    case SIGHUP:
+    case SIGPIPE:
+    case SIGTSTP:
+    case SIGTTIN:
+    case SIGUSR2:
+      return false;
+    default:
+      return true;
+  }
 }
 
 std::optional<std::string> choose_identity(const std::vector<IdentityCandidate>& candidates,

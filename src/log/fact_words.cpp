@@ -149,7 +149,7 @@ LogLine not_needed_line(const Fact& f, Level level, const fact::RecoveryNotNeede
       why = r.detail;
       break;
   }
-  return line(level, f, fmt::format("no job to put back for Sidekiq {}: {}", r.pid, why),
+  return line(level, f, fmt::format("no job to put back for process {}: {}", r.pid, why),
               {{"pid", r.pid},
                {"identity", r.identity},
                {"status", recovery_status_name(r.status)},

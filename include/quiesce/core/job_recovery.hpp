@@ -35,8 +35,9 @@ std::vector<HeldJob> jobs_to_push(const std::vector<HeldJob>& held,
 InFlightJob in_flight_job(const HeldJob& job, WallSeconds now);
 
 // Whether a process that ended with this waitpid status left its jobs
-// behind: only a death by a signal. A Sidekiq that exited on its own ran its
-// shutdown, which pushed back what was unfinished (or found nothing to).
+// behind: only a death by a signal Sidekiq does not trap (KILL, SEGV, ABRT,
+// BUS, USR1 ...). A Sidekiq that exited on its own ran its shutdown, which
+// pushed back what was unfinished (or found nothing to).
 bool left_jobs_behind(int wait_status);
 
 // An identity in `processes` with this container's hostname and the dead

@@ -129,8 +129,11 @@ TEST_CASE("policy: what is pushed, which deaths left jobs behind, which identity
 
   CHECK(left_jobs_behind(SIGKILL));
   CHECK(left_jobs_behind(SIGSEGV));
-  CHECK_FALSE(left_jobs_behind(0));       // exited 0: its own shutdown ran
-  CHECK_FALSE(left_jobs_behind(1 << 8));  // exited 1
+  CHECK(left_jobs_behind(SIGABRT));
+  CHECK_FALSE(left_jobs_behind(SIGPIPE));  // a shell helper, never Sidekiq
+  CHECK_FALSE(left_jobs_behind(SIGTERM));  // Sidekiq traps it
+  CHECK_FALSE(left_jobs_behind(0));        // exited 0: its own shutdown ran
+  CHECK_FALSE(left_jobs_behind(1 << 8));   // exited 1
 
   std::vector<IdentityCandidate> c{{"h:5:old", kWallT0 - 100, kWallT0},
                                    {"h:5:new", kWallT0 + 10, kWallT0 + 20},
