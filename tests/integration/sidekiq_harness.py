@@ -1047,3 +1047,102 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
                 part.stop()
         if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Two containers of one pod or ECS task: one host name, one Redis.
+
+
+@dataclass
+class PodMember:
+    name: str
+    stop_s: float
+    killed_by_harness: bool
+    exit_status: Optional[int]
+    exit_wall: float
+    events: list
+    stderr: str
+
+    def event(self, name: str) -> list:
+        return [e for e in self.events if e.get("event") == name]
+
+
+@dataclass
+class PodResult:
+    members: dict  # name -> PodMember
+    identities: list  # SMEMBERS processes before the stop
+    jobs: dict  # jid -> JobReport
+
+    def describe(self) -> str:
+        jobs = ", ".join(f"{j.seconds:g}s:{j.outcome}" for j in self.jobs.values())
+        parts = [f"identities={self.identities} jobs=[{jobs}]"]
+        for m in self.members.values():
+            parts.append(f"--- {m.name}: stop={m.stop_s:.2f}s exit={m.exit_status} "
+                         f"killed={m.killed_by_harness}\n{m.stderr[-4000:]}")
+        return "\n".join(parts)
+
+
+def run_pod(job_s: float, budget_s: float, sidekiq_timeout_s: int = 3, margin_s: float = 2.0,
+            quiesce_bin: Optional[str] = None, rt: Optional[Runtime] = None) -> PodResult:
+    """Two quiesce containers under one host name (as two containers of a
+    pod or an ECS task), each PID 1 of its own PID namespace, so each
+    Sidekiq is pid 2 in its own; one Redis. "busy" works the default queue,
+    where one job of job_s runs; "idle" works a queue nobody fills. Both get
+    SIGTERM at once, as when the task stops."""
+    rt = rt or runtime()
+    hostname = f"qpod-{secrets.token_hex(4)}"
+    base = Path(tempfile.mkdtemp(prefix="quiesce-pod-"))
+    redis = None
+    containers: dict[str, Container] = {}
+    try:
+        redis = RedisServer(base)
+        host_quiesce = os.path.abspath(quiesce_bin or quiesce_binary())
+        init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{budget_s:g}",
+                     "--shutdown-margin", f"{margin_s:g}", "--redis-url", redis.url,
+                     "--log-format", "json", "-v", "--"]
+        for name, queue in (("busy", QUEUE), ("idle", "pod-idle")):
+            workdir = base / name
+            workdir.mkdir()
+            command = sidekiq_argv(sidekiq_timeout_s, 5, rt=rt, workdir=workdir)
+            command[command.index("-q") + 1] = queue
+            # Started together, as a task's containers are: the start times
+            # are as close as they get in production, and each Sidekiq is
+            # the first child of its PID 1, pid 2 in both.
+            containers[name] = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
+                                         workdir, rt=rt, quiesce_binary=host_quiesce)
+        for name, c in containers.items():
+            wait_for(lambda c=c: len(c.sidekiq_host_pids()) == 1, 90, f"{name}'s Sidekiq title",
+                     step=0.1)
+
+        def both_beat():
+            members = redis.client.command("SMEMBERS", "processes") or []
+            return members if len(members) == 2 else None
+
+        identities = wait_for(both_beat, 3 * rt.heartbeat_s, "both identities in Redis")
+        jobs = {enqueue(redis.client, job_s, major=rt.major): job_s}
+        wait_for(lambda: redis.client.command("HLEN", "qtest:started") >= 1, 30,
+                 "the job to start", step=0.1)
+
+        outcomes: dict[str, tuple] = {}
+
+        def stop(name: str):
+            outcomes[name] = containers[name].ecs_stop(budget_s)
+
+        threads = [threading.Thread(target=stop, args=(n,)) for n in containers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        members = {}
+        for name, c in containers.items():
+            stderr = c.stderr_text()
+            members[name] = PodMember(name, outcomes[name][0], outcomes[name][1], c.exit_status,
+                                      c.exit_wall, json_events(stderr), stderr)
+        return PodResult(members, sorted(identities), job_reports(redis.client, jobs))
+    finally:
+        for c in containers.values():
+            c.cleanup()
+        if redis:
+            redis.stop()
+        if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
+            shutil.rmtree(base, ignore_errors=True)

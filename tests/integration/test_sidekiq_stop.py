@@ -151,6 +151,12 @@ SCENARIOS.update({
     "dyno_empty": scenario(B_MEDIUM, durations=[1.0, MID], env={"DYNO": ""}),
 })
 
+# Two containers of one pod: the busy one's job outlasts the idle one's
+# drain by more than a heartbeat plus slack, and ends before the TERM
+# deadline with a heartbeat to spare.
+POD_JOB = HB + 6
+POD_B = POD_JOB + HB + T + M + SLACK + 2
+
 _pool = None
 _futures = {}
 
@@ -166,6 +172,8 @@ def setUpModule():
     for name, sc in SCENARIOS.items():
         if not only or name in only:
             _futures[name] = _pool.submit(h.run_stop, sc, quiesce)
+    if not only or "pod" in only:
+        _futures["pod"] = _pool.submit(h.run_pod, POD_JOB, POD_B, T, M, quiesce)
 
 
 def tearDownModule():
@@ -410,6 +418,30 @@ class QuiesceStop(StopAssertions):
         self.assertEqual(r.count("finished"), 2, r.describe())
         self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
         self.assertJobSeenInRedis(r, MID)
+
+
+class TwoContainersOfOnePod(unittest.TestCase):
+    # Case 5
+    def test_same_host_and_pid_each_judges_its_own_drain(self):
+        r = result("pod")
+        info = r.describe()
+        # The case itself: one host name and one pid for both identities.
+        prefixes = {i.rsplit(":", 1)[0] for i in r.identities}
+        self.assertEqual(len(r.identities), 2, info)
+        self.assertEqual(len(prefixes), 1, f"not the same host and pid\n{info}")
+        busy, idle = r.members["busy"], r.members["idle"]
+        for m in (busy, idle):
+            self.assertFalse(m.killed_by_harness, info)
+            self.assertEqual(m.event("kill_sent"), [], info)
+            self.assertEqual(m.exit_status, 0, info)
+            self.assertEqual([e.get("reason") for e in m.event("term_sent")], ["drained"], info)
+        # The busy one waited for its job, which finished.
+        job = next(iter(r.jobs.values()))
+        self.assertEqual(job.outcome, "finished", info)
+        self.assertGreater(busy.exit_wall, job.finished_at, info)
+        # The idle one left at its first beat after TSTP, long before the job's end.
+        self.assertLess(idle.stop_s, HB + 1 + SLACK, info)
+        self.assertLess(idle.exit_wall, job.finished_at, info)
 
 
 @unittest.skipUnless(h.SIDEKIQ_MAJOR >= 7, "Sidekiq 7 and 8 only")
