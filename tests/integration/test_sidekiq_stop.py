@@ -10,7 +10,8 @@ Every bound is derived from Sidekiq's heartbeat HB (5 s in 6.x, 10 s from
 7.0), since the drain shows only at a heartbeat. Budgets are small so the
 suite stays fast: B = 4 + 2 HB (14 s on 6.x, 24 s on 7 and 8), Sidekiq -t 3,
 margin 2 s, so quiesce's TERM deadline is t0 + B - 5 and its SIGKILL t0 +
-B - 1. Every scenario runs in its own Redis and namespace; they run a few at
+B - 1.25 (a Redis round trip before B - 1, to put back the jobs it cuts
+off: test_job_recovery). Every scenario runs in its own Redis and namespace; they run a few at
 a time and each test waits for its own.
 """
 
