@@ -23,13 +23,32 @@ std::string failure_of(const redis::PipelineResult& result) {
   return "unexpected number of replies";
 }
 
-std::vector<ProcessInfo> live_descendants(pid_t root) {
-  auto under = descendants_of(root, scan_processes());
+}  // namespace
+
+std::vector<ProcessInfo> DrainProbe::live_descendants(pid_t root) const {
+  std::string problem;
+  auto under = descendants_of(root, scan_processes("/proc", &problem));
+  note_procfs(problem);
   std::erase_if(under, [](const ProcessInfo& p) { return p.zombie; });
   return under;
 }
 
-}  // namespace
+std::optional<ProcessInfo> DrainProbe::read_target(pid_t pid) const {
+  std::string problem;
+  auto info = read_process(pid, "/proc", &problem);
+  note_procfs(problem);
+  return info;
+}
+
+// Said when it starts and when it changes, not at every poll.
+void DrainProbe::note_procfs(const std::string& problem) const {
+  if (problem == procfs_problem_) return;
+  procfs_problem_ = problem;
+  if (!problem.empty() && log_) {
+    log_(make_log(Level::Error, "procfs_failed", "reading /proc: " + problem,
+                  {{"problem", problem}}));
+  }
+}
 
 DrainProbe::DrainProbe(uv_loop_t* loop, redis::Client* client, ProbeOptions options, LogFn log,
                        std::function<WallSeconds()> wall_clock)
@@ -113,7 +132,7 @@ void DrainProbe::watch(std::vector<FoundProcess> targets, ReadingsFn on_readings
   work_.clear();
   targets_.clear();
   for (FoundProcess& found : targets) {
-    auto info = read_process(found.pid);
+    auto info = read_target(found.pid);
     std::optional<WallSeconds> started;
     if (info && !info->zombie) started = info->started;
     if (found.version.empty() && info) {
@@ -167,7 +186,7 @@ void DrainProbe::poll() {
 ProcessReading DrainProbe::local_reading(const Target& target) const {
   ProcessReading reading;
   reading.pid = target.found.pid;
-  auto info = target.started ? read_process(target.found.pid) : std::nullopt;
+  auto info = target.started ? read_target(target.found.pid) : std::nullopt;
   reading.alive =
       info && !info->zombie && std::abs(info->started - *target.started) <= kStartTimeSlackSeconds;
   if (reading.alive) reading.title = parse_sidekiq_title(info->cmdline);

@@ -17,6 +17,7 @@
 #include "quiesce/core/drain_reading.hpp"
 #include "quiesce/core/log_line.hpp"
 #include "quiesce/core/time.hpp"
+#include "quiesce/procfs/process_table.hpp"
 #include "quiesce/redis/client.hpp"
 #include "quiesce/sidekiq/redis_schema.hpp"
 #include "quiesce/uv/alive.hpp"
@@ -83,6 +84,9 @@ class DrainProbe {
   void log_ambiguous(pid_t pid, const std::vector<FoundProcess>& accepted);
   std::string version_of(const std::string& identity) const;
   void log_redis_failure(const std::string& during, const std::string& error);
+  std::vector<ProcessInfo> live_descendants(pid_t root) const;
+  std::optional<ProcessInfo> read_target(pid_t pid) const;
+  void note_procfs(const std::string& problem) const;
   // Wraps a Redis callback so it is dropped once this probe is gone or
   // stopped, and, for a poll, once watch() has replaced the targets it was
   // for. Discovery outlives watch(): finding more processes is what makes
@@ -94,6 +98,9 @@ class DrainProbe {
   redis::Client* client_;
   ProbeOptions options_;
   LogFn log_;
+  // The last problem reading /proc that was said ("" when none): a broken
+  // /proc is said once, not at every poll.
+  mutable std::string procfs_problem_;
   std::function<WallSeconds()> wall_clock_;
 
   uv::TimerHandle poll_timer_;
