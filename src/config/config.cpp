@@ -657,16 +657,18 @@ std::string_view layer_name(Origin::Layer layer) {
 }
 
 MachineConfig machine_config(const Config& c) {
-  return {.process_group = c.process_group,
-          .remap_exit = c.remap_exit,
-          .rewrite = c.rewrite,
-          .warn_on_reap = c.warn_on_reap,
-          .exit_grace = c.exit_grace,
-          .drain = c.drain,
-          .command_runs_sidekiq = c.command_runs_sidekiq,
-          .stop_timeout = c.stop_timeout,
-          .sidekiq_timeout = c.sidekiq_timeout,
-          .shutdown_margin = c.shutdown_margin};
+  return {
+      .process_group = c.process_group,
+      .remap_exit = c.remap_exit,
+      .rewrite = c.rewrite,
+      .warn_on_reap = c.warn_on_reap,
+      .exit_grace = c.exit_grace,
+      .drain = c.drain,
+      .command_runs_sidekiq = c.command_runs_sidekiq,
+      .consult_redis = connects_redis_at_start(c.drain, c.command_runs_sidekiq, c.redis_url_given),
+      .stop_timeout = c.stop_timeout,
+      .sidekiq_timeout = c.sidekiq_timeout,
+      .shutdown_margin = c.shutdown_margin};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,

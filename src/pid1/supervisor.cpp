@@ -31,7 +31,9 @@ WallSeconds wall_now() {
 
 std::string container_hostname() {
   // Sidekiq names itself by DYNO when set, else by the host name.
-  if (const char* dyno = std::getenv("DYNO"); dyno && *dyno) return dyno;
+  // Ruby's `ENV["DYNO"] || hostname` keeps an empty DYNO: the host part is
+  // then empty too.
+  if (const char* dyno = std::getenv("DYNO")) return dyno;
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "";
   return buf;
@@ -353,10 +355,11 @@ void Supervisor::carry_out(const act::FindSidekiqs& a) {
     post(ev::SidekiqsFound{now(), {}});
     return;
   }
-  post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid())});
+  post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid()), !a.in_redis});
   if (!a.in_redis) return;
+  // Posted even when empty: the machine may be waiting for this answer.
   probe_->find_in_redis(getpid(), [this](std::vector<FoundProcess> found) {
-    if (!found.empty()) post(ev::SidekiqsFound{now(), std::move(found)});
+    post(ev::SidekiqsFound{now(), std::move(found), true});
   });
 }
 

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,7 +80,9 @@ class DrainProbe {
   void finish_poll(std::uint64_t seq, const std::vector<std::string>& identities,
                    const Heartbeats& beats);
   void deliver(std::vector<ProcessReading> readings);
-  void discover(std::vector<pid_t> pids, std::vector<WallSeconds> starts, FoundFn done);
+  void discover(std::vector<pid_t> pids, std::vector<sidekiq::LocalProcess> locals, FoundFn done);
+  void log_ambiguous(pid_t pid, const std::vector<FoundProcess>& accepted);
+  std::string version_of(const std::string& identity) const;
   void log_redis_failure(const std::string& during, const std::string& error);
   std::vector<ProcessInfo> live_descendants(pid_t root) const;
   std::optional<ProcessInfo> read_target(pid_t pid) const;
@@ -111,6 +114,7 @@ class DrainProbe {
   int redis_outstanding_ = 0;
   std::optional<PendingPoll> pending_;
   sidekiq::WorkCache work_;
+  std::set<pid_t> ambiguous_logged_;  // said once per process
   uv::AliveToken alive_;
 };
 
