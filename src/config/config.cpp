@@ -184,6 +184,12 @@ std::vector<OptionSpec> option_specs() {
   specs.push_back(duration_option(Key::PollInterval, "stop.poll_interval", "poll-interval",
                                   "QUIESCE_POLL_INTERVAL", &Config::poll_interval,
                                   parse_positive_duration));
+  specs.push_back({.key = Key::ThreadRule,
+                   .name = "stop.thread_rule",
+                   .long_flag = "thread-rule",
+                   .env = {"QUIESCE_THREAD_RULE"},
+                   .set = setter(&Config::thread_rule, parse_bool_value),
+                   .show = show_bool(&Config::thread_rule)});
   specs.push_back(
       {.key = Key::RedisUrl,
        .name = "redis.url",
@@ -651,7 +657,8 @@ MachineConfig machine_config(const Config& c) {
           .command_runs_sidekiq = c.command_runs_sidekiq,
           .stop_timeout = c.stop_timeout,
           .sidekiq_timeout = c.sidekiq_timeout,
-          .shutdown_margin = c.shutdown_margin};
+          .shutdown_margin = c.shutdown_margin,
+          .thread_rule = c.thread_rule};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
@@ -732,6 +739,7 @@ quiesce:
       --sidekiq-timeout DURATION Sidekiq's -t (read from the command, else {sidekiq})
       --shutdown-margin DURATION room for Sidekiq to requeue and exit ({margin})
       --poll-interval DURATION  how often the drain is read ({poll})
+      --thread-rule BOOL        drained once the job threads seen at TSTP are gone (true)
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)

@@ -24,6 +24,7 @@ const char* event_name(const Fact& fact) {
                         [](const fact::StopDone&) { return "stop_done"; },
                         [](const fact::Exiting&) { return "exit"; },
                         [](const fact::SignalForwarded&) { return "signal_forwarded"; },
+                        [](const fact::ThreadRuleSkipped&) { return "thread_rule_off"; },
                     },
                     fact);
 }

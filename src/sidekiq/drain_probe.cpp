@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "quiesce/procfs/process_table.hpp"
+#include "quiesce/sidekiq/job_threads.hpp"
 #include "quiesce/sidekiq/title.hpp"
 
 namespace quiesce {
@@ -96,7 +97,10 @@ void DrainProbe::discover(std::vector<pid_t> pids, std::vector<WallSeconds> star
         // cannot be told apart, so the first is kept.
         bool seen = std::any_of(found.begin(), found.end(),
                                 [&](const FoundProcess& f) { return f.pid == id->pid; });
-        if (accepted && !seen) found.push_back(std::move(*accepted));
+        if (accepted && !seen) {
+          threads_info_[candidates[i]] = sidekiq::job_threads_info((*replies)[i]);
+          found.push_back(std::move(*accepted));
+        }
       }
       done(std::move(found));
     };
@@ -165,7 +169,14 @@ ProcessReading DrainProbe::local_reading(const Target& target) const {
   auto info = target.started ? read_process(target.found.pid) : std::nullopt;
   reading.alive =
       info && !info->zombie && std::abs(info->started - *target.started) <= kStartTimeSlackSeconds;
-  if (reading.alive) reading.title = parse_sidekiq_title(info->cmdline);
+  if (reading.alive) {
+    reading.title = parse_sidekiq_title(info->cmdline);
+    static const sidekiq::JobThreadsInfo kUnknown;
+    auto from_redis = threads_info_.find(target.found.identity);
+    const auto& known = from_redis == threads_info_.end() ? kUnknown : from_redis->second;
+    reading.threads = read_job_threads(target.found.pid, known.capsules);
+    if (reading.threads) reading.threads->concurrency = known.concurrency;
+  }
   return reading;
 }
 

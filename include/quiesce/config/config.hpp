@@ -32,6 +32,7 @@ enum class Key {
   SidekiqTimeout,
   ShutdownMargin,
   PollInterval,
+  ThreadRule,
   RedisUrl,
   RedisCaFile,
   RedisTlsVerify,
@@ -67,6 +68,7 @@ struct Config {
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;
   Duration shutdown_margin = defaults::kShutdownMargin;
   Duration poll_interval = defaults::kPollInterval;
+  bool thread_rule = defaults::kThreadRule;  // drained once the job threads seen at TSTP are gone
 
   // Redis
   std::string redis_url{defaults::kRedisUrl};

@@ -18,6 +18,7 @@
 #include "quiesce/core/events.hpp"
 #include "quiesce/core/facts.hpp"
 #include "quiesce/core/modes.hpp"
+#include "quiesce/core/thread_rule.hpp"
 #include "quiesce/core/time.hpp"
 
 namespace quiesce {
@@ -33,6 +34,7 @@ struct MachineConfig {
   Duration stop_timeout = defaults::kStopTimeout;        // B
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;  // T
   Duration shutdown_margin = defaults::kShutdownMargin;  // M
+  bool thread_rule = defaults::kThreadRule;              // core/thread_rule.hpp
 };
 
 class StopMachine {
@@ -66,6 +68,8 @@ class StopMachine {
     std::optional<int> heartbeat_busy;
     std::vector<InFlightJob> jobs;
     std::optional<TitleReading> last_title;
+    std::optional<JobThreadWatch> threads;  // with the thread rule on
+    bool thread_rule_off_told = false;
   };
 
   void on(const ev::Started& e);
@@ -84,6 +88,7 @@ class StopMachine {
   void term_if_due(Instant now);
   void send_term(Instant now, TermReason reason);
   void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
+  void watch_threads(Tracked& t, const ProcessReading& r, bool& progressed);
   void tell_progress(Instant now);
   void check_drained(Instant now);
   void find_again(Instant now);
@@ -118,6 +123,7 @@ class StopMachine {
   Instant kill_at_;
   std::optional<Instant> term_sent_at_;
   TermReason term_reason_ = TermReason::Deadline;
+  DrainRule last_rule_ = DrainRule::Heartbeat;  // what made the last process count as drained
   std::map<pid_t, Tracked> tracked_;
 
   std::vector<Action> out_;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -104,6 +105,9 @@ class DrainProbe {
   int redis_outstanding_ = 0;
   std::optional<PendingPoll> pending_;
   sidekiq::WorkCache work_;
+  // Per identity, from its info at discovery: which thread names are job
+  // threads, and how many there should be.
+  std::map<std::string, sidekiq::JobThreadsInfo> threads_info_;
   uv::AliveToken alive_;
 };
 
