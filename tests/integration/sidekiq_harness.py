@@ -667,10 +667,16 @@ def sidekiq_argv(timeout_s: int, concurrency: int = 10,
     return ["sidekiq", "-r", rt.app, *timeout, "-c", str(concurrency), "-q", QUEUE]
 
 
-def shell_wrapped(argv: list[str], processes: int = 1) -> list[str]:
+def shell_wrapped(argv: list[str], processes: int = 1,
+                  late_after: Optional[str] = None) -> list[str]:
     """sh -c that stays between the init and Sidekiq (no exec), and runs
-    something after Sidekiq, like many real entrypoint scripts."""
+    something after Sidekiq, like many real entrypoint scripts. late_after:
+    a file whose appearance starts one more Sidekiq (one that boots during
+    the stop)."""
     one = shlex.join(argv)
+    if late_after:
+        wait = f"while [ ! -e {shlex.quote(late_after)} ]; do sleep 0.1; done"
+        return ["sh", "-c", f"{one} & ({wait}; exec {one}) & wait; echo after-sidekiq"]
     if processes == 1:
         script = f"{one}; echo after-sidekiq status=$?"
     else:
@@ -755,11 +761,13 @@ class Container:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def ecs_stop(self, budget_s: float) -> tuple[float, bool]:
+    def ecs_stop(self, budget_s: float,
+                 after_signal: Callable[[], None] = lambda: None) -> tuple[float, bool]:
         """SIGTERM to PID 1, wait up to the budget, then SIGKILL. Returns the
         stop duration and whether the SIGKILL was needed."""
         t0 = time.monotonic()
         os.kill(self.init_pid, signal.SIGTERM)
+        after_signal()
         killed = False
         try:
             self.proc.wait(timeout=budget_s)
@@ -847,6 +855,14 @@ class StopScenario:
     stale_pids: Optional[range] = None  # seed stale identities for these pids
     timeout_in_config_file: bool = False  # sidekiq -e production -C FILE, not -t
     live: bool = False  # copy the init's stderr to ours as it comes
+    app_env: dict = field(default_factory=dict)  # for the app (QTEST_*, app.rb)
+    # 7+: a second capsule ("second", on the queue "second") of this many
+    # threads, and the jobs enqueued there.
+    second_capsule: int = 0
+    second_durations: list = field(default_factory=list)
+    # One more Sidekiq process under the shell, started right after the
+    # SIGTERM: it boots during the drain.
+    late_process: bool = False
 
 
 @dataclass
@@ -878,6 +894,11 @@ class StopResult:
     def exit_after_last_end_s(self) -> Optional[float]:
         end = self.last_job_end()
         return None if end is None else self.exit_wall - end
+
+    @property
+    def t0_wall(self) -> float:
+        """The SIGTERM on the wall clock (the jobs' own timestamps' clock)."""
+        return self.exit_wall - self.stop_s
 
     def event(self, name: str) -> list:
         return [e for e in self.events if e.get("event") == name]
@@ -929,7 +950,10 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency,
                                workdir / "sidekiq.yml" if sc.timeout_in_config_file else None,
                                rt, workdir)
-        if sc.wrapper or sc.processes > 1:
+        go_file = workdir / "late-go"
+        if sc.late_process:
+            command = shell_wrapped(command, late_after=rt.path(workdir, go_file))
+        elif sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
         host_quiesce = None
         if sc.init == "tini":
@@ -948,8 +972,11 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             raise HarnessError(f"unknown init {sc.init}")
 
         def enqueue_all() -> dict:
-            return {enqueue(redis.client, float(s), major=rt.major): float(s)
+            jobs = {enqueue(redis.client, float(s), major=rt.major): float(s)
                     for s in sc.durations}
+            for s in sc.second_durations:
+                jobs[enqueue(redis.client, float(s), queue="second", major=rt.major)] = float(s)
+            return jobs
 
         def every_process_up():
             if not container.alive():
@@ -958,7 +985,10 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             return len(container.sidekiq_host_pids()) >= sc.processes
 
         jobs = {} if sc.enqueue_after_boot else enqueue_all()
-        container = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
+        app_env = dict(sc.app_env)
+        if sc.second_capsule:
+            app_env["QTEST_SECOND_CAPSULE"] = str(sc.second_capsule)
+        container = Container(init_argv, command, {"REDIS_URL": redis.url, **app_env}, hostname,
                               workdir, live=sc.live, rt=rt, quiesce_binary=host_quiesce)
         if sc.enqueue_after_boot:
             wait_for(every_process_up, 90, "every Sidekiq process's title", step=0.1)
@@ -989,7 +1019,8 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         t0 = time.monotonic()
         if fault:
             fault.start()
-        stop_s, killed = container.ecs_stop(sc.budget_s)
+        stop_s, killed = container.ecs_stop(
+            sc.budget_s, after_signal=(lambda: go_file.touch()) if sc.late_process else lambda: None)
         if fault:
             fault.cancel()
         t_end = time.monotonic()
