@@ -13,12 +13,15 @@ it alone talks through) per second per Sidekiq process, and every client's
 commands per second (INFO commandstats deltas).
 
     python3 bench/stop_bench.py --quiesce build/quiesce
-    python3 bench/stop_bench.py --major 7 --quiesce build-static/quiesce --rules
+    python3 bench/stop_bench.py --sidekiq 7 --quiesce build-static/quiesce
 
---major picks the Sidekiq (6: the host's; 7, 8: the roots of scripts/roots,
-where only the static quiesce runs). --rules runs one scenario, jobs of 1, 2
-and 4 s, under quiesce only, with the thread rule on and off in the same
-run: last job end -> exit, heartbeat rule against thread rule.
+--sidekiq 7 or 8 runs Sidekiq 7.3.2 or 8.1.7 in its Debian root from
+scripts/roots, with the static quiesce (and tini) as PID 1 inside it.
+    python3 bench/stop_bench.py --sidekiq 7 --rules
+
+--rules runs one scenario, jobs of 1, 2 and HB + 0.5 s, under quiesce only,
+with the thread rule on and off in the same run: last job end -> exit,
+heartbeat rule against thread rule.
 """
 
 from __future__ import annotations
@@ -132,24 +135,31 @@ def table(rows: list, runs: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quiesce", default=os.environ.get("QUIESCE_BIN", str(REPO / "build" / "quiesce")))
-    ap.add_argument("--budget", type=float, default=20.0, help="B, the orchestrator's stop timeout")
+    ap.add_argument("--sidekiq", type=int, choices=h.MAJORS, default=6,
+                    help="Sidekiq major: 6 on the host, 7 and 8 in their roots")
+    ap.add_argument("--quiesce", default=os.environ.get("QUIESCE_BIN"),
+                    help="default: build/quiesce, build-static/quiesce for 7 and 8")
+    ap.add_argument("--budget", type=float,
+                    help="B, the orchestrator's stop timeout (default 10 s + two heartbeats: "
+                         "20 s on 6.x, 30 s on 7 and 8)")
     ap.add_argument("--sidekiq-timeout", type=int, default=3, help="T, sidekiq -t")
     ap.add_argument("--margin", type=float, default=2.0, help="M, --shutdown-margin")
     ap.add_argument("--runs", type=int, default=1, help="runs of every scenario per init")
     ap.add_argument("--jobs", type=int, default=3, help="stops run at the same time")
     ap.add_argument("--json", help="also write every run's numbers here")
-    ap.add_argument("--major", type=int, choices=h.MAJORS, default=h.SIDEKIQ_MAJOR,
-                    help="Sidekiq major: 6 the host's, 7 and 8 in the roots (static quiesce)")
     ap.add_argument("--thread-rule", choices=("true", "false"), default="true",
                     help="quiesce's --thread-rule for the tini comparison")
     ap.add_argument("--rules", action="store_true",
                     help="only the last-job scenario, quiesce with the thread rule on and off")
     args = ap.parse_args()
+    rt = h.runtime(args.sidekiq)
+    if args.budget is None:
+        args.budget = 10 + 2 * rt.heartbeat_s
+    if args.quiesce is None:
+        args.quiesce = str(REPO / ("build-static" if args.sidekiq >= 7 else "build") / "quiesce")
     if not os.access(args.quiesce, os.X_OK):
         ap.error(f"{args.quiesce} is not an executable (build quiesce or pass --quiesce)")
 
-    rt = h.runtime(args.major)
     work = []
     if args.rules:
         for name, sc in rule_scenarios(args.budget, args.sidekiq_timeout, args.margin,
@@ -168,7 +178,8 @@ def main() -> int:
                               if init == "quiesce" else [])
             work += [(name, variant)] * args.runs
 
-    print(f"stop bench: Sidekiq {rt.version or args.major}, B={args.budget:g}s T={args.sidekiq_timeout}s M={args.margin:g}s, "
+    print(f"stop bench: Sidekiq {rt.version or '6 (host)'}, "
+          f"B={args.budget:g}s T={args.sidekiq_timeout}s M={args.margin:g}s, "
           f"{args.runs} run(s) each, {os.cpu_count()} CPUs, {platform.platform()}",
           file=sys.stderr)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:

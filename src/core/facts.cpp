@@ -14,6 +14,7 @@ const char* event_name(const Fact& fact) {
                         [](const fact::DrainProgress&) { return "drain_progress"; },
                         [](const fact::TermSent&) { return "term_sent"; },
                         [](const fact::DrainingMainChild&) { return "sidekiq_fallback"; },
+                        [](const fact::EmbeddedSidekiq&) { return "sidekiq_embedded"; },
                         [](const fact::NoSidekiq&) { return "no_sidekiq"; },
                         [](const fact::SidekiqExited&) { return "child_exited"; },
                         [](const fact::ProcessGone&) { return "process_gone"; },

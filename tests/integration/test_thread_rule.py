@@ -55,20 +55,21 @@ SCENARIOS = {
     "threads": scenario(durations=[1.0, 2.0, 4.0]),
     # The same stop judged by heartbeat and title only, for comparison.
     "heartbeat": scenario(durations=[1.0, 2.0, 4.0], quiesce_args=["--thread-rule", "false"]),
-    "app_thread": scenario(durations=[1.0, MEDIUM], app_env={"QTEST_THREAD_NAME": JOB_THREAD_NAME}),
+    "app_thread": scenario(durations=[1.0, MEDIUM], env={"QTEST_THREAD_NAME": JOB_THREAD_NAME}),
     # Ruby names a thread made without a name after where it was made
     # ("app.rb:88"), so a job's own threads are not job threads...
-    "job_threads": scenario(durations=[1.0, MEDIUM], app_env={"QTEST_JOB_THREADS": "1"}),
+    "job_threads": scenario(durations=[1.0, MEDIUM], env={"QTEST_JOB_THREADS": "1"}),
     # ...unless the job names them so.
     "job_named_threads": scenario(durations=[1.0, MEDIUM],
-                                  app_env={"QTEST_JOB_THREADS": JOB_THREAD_NAME}),
+                                  env={"QTEST_JOB_THREADS": JOB_THREAD_NAME}),
     "late_process": scenario(durations=[MEDIUM], late_process=True),
 }
 if MAJOR >= 7:
     # A capsule of its own name: its threads are "sidekiq.second/" (the
     # kernel keeps 15 bytes of "sidekiq.second/processor"). Its job ends last.
-    SCENARIOS["capsules"] = scenario(durations=[1.0, 2.0], second_capsule=2,
-                                     second_durations=[1.5, 4.0])
+    SCENARIOS["capsules"] = scenario(durations=[1.0, 2.0, 1.5, 4.0],
+                                     env={"QTEST_SECOND_CAPSULE": "2"},
+                                     job_shapes={1.5: ("second", None), 4.0: ("second", None)})
 
 _pool = None
 _futures = {}

@@ -82,6 +82,10 @@ struct ThreadRuleSkipped {
   std::optional<int> concurrency;  // as known then
 };
 struct DrainingMainChild {};
+// Sidekiq embedded in another server: sent no TSTP (it traps none).
+struct EmbeddedSidekiq {
+  std::vector<pid_t> pids;
+};
 struct NoSidekiq {};
 struct SidekiqExited {
   pid_t pid = 0;
@@ -127,10 +131,10 @@ struct SignalForwarded {
 
 using Fact =
     std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
-                 fact::DrainProgress, fact::TermSent, fact::DrainingMainChild, fact::NoSidekiq,
-                 fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited, fact::Reaped,
-                 fact::GraceStarted, fact::KillSent, fact::StopDone, fact::Exiting,
-                 fact::SignalForwarded, fact::ThreadRuleSkipped>;
+                 fact::DrainProgress, fact::TermSent, fact::DrainingMainChild,
+                 fact::EmbeddedSidekiq, fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone,
+                 fact::MainChildExited, fact::Reaped, fact::GraceStarted, fact::KillSent,
+                 fact::StopDone, fact::Exiting, fact::SignalForwarded, fact::ThreadRuleSkipped>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

@@ -31,6 +31,10 @@ struct MachineConfig {
   Duration exit_grace = defaults::kExitGrace;
   DrainMode drain = defaults::kDrain;
   bool command_runs_sidekiq = false;  // decides the fallback to the main child in auto mode
+  // Before deciding that no Sidekiq runs, wait for Redis's answer too: a
+  // Sidekiq that has not set its title yet, or one embedded in another
+  // server (no title at all), is known only there.
+  bool consult_redis = false;
   Duration stop_timeout = defaults::kStopTimeout;        // B
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;  // T
   Duration shutdown_margin = defaults::kShutdownMargin;  // M
@@ -62,6 +66,7 @@ class StopMachine {
   struct Tracked {
     FoundBy by = FoundBy::Title;
     std::string identity;
+    std::string version;  // from Redis or the title; tells the probe which work key
     bool alive = true;
     bool drained = false;
     WallSeconds last_beat = 0;
@@ -85,6 +90,8 @@ class StopMachine {
   void forward(int signo);
   void track(const std::vector<FoundProcess>& found, Instant now);
   void fall_back_when_nothing_found(Instant now);
+  std::vector<FoundProcess> set_embedded_aside(const std::vector<FoundProcess>& found);
+  void forward_embedded_stop();
   void term_if_due(Instant now);
   void send_term(Instant now, TermReason reason);
   void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
@@ -125,6 +132,7 @@ class StopMachine {
   TermReason term_reason_ = TermReason::Deadline;
   DrainRule last_rule_ = DrainRule::Heartbeat;  // what made the last process count as drained
   std::map<pid_t, Tracked> tracked_;
+  std::set<pid_t> embedded_;  // never tracked, never sent TSTP
 
   std::vector<Action> out_;
 };
