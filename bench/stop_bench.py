@@ -22,6 +22,11 @@ commands per second (INFO commandstats deltas).
 
 --sidekiq 7 or 8 runs Sidekiq 7.3.2 or 8.1.7 in its Debian root from
 scripts/roots, with the static quiesce (and tini) as PID 1 inside it.
+    python3 bench/stop_bench.py --sidekiq 7 --rules
+
+--rules runs one scenario, jobs of 1, 2 and HB + 0.5 s, under quiesce only,
+with the thread rule on and off in the same run: last job end -> exit,
+heartbeat rule against thread rule.
 """
 
 from __future__ import annotations
@@ -61,6 +66,26 @@ def scenarios(budget: float, timeout: int, margin: float) -> dict:
     }
 
 
+def rule_scenarios(budget: float, timeout: int, margin: float, heartbeat: float) -> dict:
+    # The last job ends half a second after a heartbeat (Sidekiq beats as it
+    # boots, just before the jobs start), where the heartbeat rule waits
+    # longest; the budget leaves room for that wait before B - T - M.
+    last = heartbeat + 0.5
+    budget = max(budget, 10 + 2 * heartbeat)
+    sc = h.StopScenario(budget_s=budget, sidekiq_timeout_s=timeout, margin_s=margin,
+                        durations=[1, 2, last], concurrency=5)
+    return {f"jobs of 1, 2, {last:g} s: last job end → exit": sc}
+
+
+def init_label(sc: h.StopScenario) -> str:
+    if sc.init != "quiesce":
+        return sc.init
+    if "--thread-rule" in sc.quiesce_args:
+        rule = sc.quiesce_args[sc.quiesce_args.index("--thread-rule") + 1]
+        return "quiesce, heartbeat rule only" if rule == "false" else "quiesce, thread rule"
+    return "quiesce"
+
+
 def one(name: str, sc: h.StopScenario, quiesce: str, rt: h.Runtime) -> dict:
     r = h.run_stop(sc, quiesce, rt=rt)
     # Only a full drain says how fast quiesce noticed it; with a job cut off,
@@ -71,13 +96,14 @@ def one(name: str, sc: h.StopScenario, quiesce: str, rt: h.Runtime) -> dict:
     if r.quiesce_commands is not None and r.stop_s > 0:
         per_proc = r.quiesce_commands / r.stop_s / max(r.sidekiq_processes, 1)
     return {
-        "scenario": name, "init": sc.init, "finished": r.count("finished"),
+        "scenario": name, "init": init_label(sc), "finished": r.count("finished"),
         "requeued": r.count("requeued") + r.count("queued"), "lost": r.count("lost"),
         "stop_s": r.stop_s, "killed": r.killed_by_harness, "exit_status": r.exit_status,
         "last_end_to_exit_s": gap, "quiesce_cmds_per_s_per_process": per_proc,
         "all_cmds_per_s": (r.redis_calls_during_stop or 0) / r.stop_s if r.stop_s else None,
         "sidekiq_processes": r.sidekiq_processes,
-        "term_reasons": [e.get("reason") for e in r.event("term_sent")],
+        "term_reasons": [e.get("reason") + (f" ({e['rule']})" if e.get("rule") else "")
+                         for e in r.event("term_sent")],
     }
 
 
@@ -151,6 +177,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=1, help="runs of every scenario per init")
     ap.add_argument("--jobs", type=int, default=3, help="stops run at the same time")
     ap.add_argument("--json", help="also write every run's numbers here")
+    ap.add_argument("--thread-rule", choices=("true", "false"), default="true",
+                    help="quiesce's --thread-rule for the tini comparison")
+    ap.add_argument("--rules", action="store_true",
+                    help="only the last-job scenario, quiesce with the thread rule on and off")
     args = ap.parse_args()
     rt = h.runtime(args.sidekiq)
     if args.budget is None:
@@ -161,11 +191,21 @@ def main() -> int:
         ap.error(f"{args.quiesce} is not an executable (build quiesce or pass --quiesce)")
 
     work = []
-    for name, sc in scenarios(args.budget, args.sidekiq_timeout, args.margin).items():
+    if args.rules:
+        for name, sc in rule_scenarios(args.budget, args.sidekiq_timeout, args.margin,
+                                         rt.heartbeat_s).items():
+            # Interleaved, so both rules see the same load.
+            for _ in range(args.runs):
+                for rule in ("true", "false"):
+                    work.append((name, replace(sc, init="quiesce", quiesce_redis="proxy",
+                                               quiesce_args=["--thread-rule", rule])))
+    for name, sc in ({} if args.rules else
+                     scenarios(args.budget, args.sidekiq_timeout, args.margin)).items():
         for init in ("tini", "quiesce"):
             variant = replace(sc, init=init,
                               quiesce_redis="proxy" if init == "quiesce" else "plain",
-                              quiesce_args=sc.quiesce_args if init == "quiesce" else [])
+                              quiesce_args=["--thread-rule", args.thread_rule]
+                              if init == "quiesce" else [])
             work += [(name, variant)] * args.runs
 
     print(f"stop bench: Sidekiq {rt.version or '6 (host)'}, "
@@ -186,8 +226,15 @@ def main() -> int:
                   f"finished {row['finished']} requeued {row['requeued']} lost {row['lost']}",
                   file=sys.stderr)
     order = {name: i for i, name in enumerate(dict.fromkeys(r["scenario"] for r in rows))}
-    rows.sort(key=lambda r: (order[r["scenario"]], r["init"] != "tini"))
+    rows.sort(key=lambda r: (order[r["scenario"]], r["init"] != "tini", r["init"]))
     print(table(rows, args.runs))
+    if args.rules:
+        for init in sorted({r["init"] for r in rows}):
+            gaps = sorted(r["last_end_to_exit_s"] for r in rows
+                          if r["init"] == init and r["last_end_to_exit_s"] is not None)
+            if gaps:
+                print(f"\n{init}: last job end → exit over {len(gaps)} runs: min {gaps[0]:.2f}s, "
+                      f"median {statistics.median(gaps):.2f}s, max {gaps[-1]:.2f}s")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
     return 0

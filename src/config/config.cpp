@@ -190,6 +190,12 @@ std::vector<OptionSpec> option_specs() {
                    .env = {"QUIESCE_RECOVER_JOBS"},
                    .set = setter(&Config::recover_jobs, parse_bool_value),
                    .show = show_bool(&Config::recover_jobs)});
+  specs.push_back({.key = Key::ThreadRule,
+                   .name = "stop.thread_rule",
+                   .long_flag = "thread-rule",
+                   .env = {"QUIESCE_THREAD_RULE"},
+                   .set = setter(&Config::thread_rule, parse_bool_value),
+                   .show = show_bool(&Config::thread_rule)});
   specs.push_back(
       {.key = Key::RedisUrl,
        .name = "redis.url",
@@ -679,7 +685,8 @@ MachineConfig machine_config(const Config& c) {
       .recover_after_death =
           connects_redis_at_start(c.drain, c.command_runs_sidekiq, c.redis_url_given),
       .redis_connect_timeout = c.redis_connect_timeout,
-      .redis_command_timeout = c.redis_command_timeout};
+      .redis_command_timeout = c.redis_command_timeout,
+      .thread_rule = c.thread_rule};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
@@ -761,6 +768,7 @@ quiesce:
       --shutdown-margin DURATION room for Sidekiq to requeue and exit ({margin})
       --poll-interval DURATION  how often the drain is read ({poll})
       --recover-jobs BOOL       put back the jobs of a Sidekiq killed mid-job (true)
+      --thread-rule BOOL        drained once the job threads seen at TSTP are gone (true)
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)

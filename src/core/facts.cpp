@@ -29,6 +29,7 @@ const char* event_name(const Fact& fact) {
                         [](const fact::RecoveryFailed&) { return "recovery_failed"; },
                         [](const fact::RecoveryNotNeeded&) { return "recovery_not_needed"; },
                         [](const fact::SignalForwarded&) { return "signal_forwarded"; },
+                        [](const fact::ThreadRuleSkipped&) { return "thread_rule_off"; },
                     },
                     fact);
 }

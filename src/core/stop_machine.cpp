@@ -82,6 +82,7 @@ void StopMachine::on(const ev::Reaped& e) {
       main_exited_with(status);
     } else if (auto it = tracked_.find(pid); it != tracked_.end()) {
       it->second.alive = false;
+      last_rule_ = DrainRule::Exited;
       tell(fact::SidekiqExited{pid, status, e.now - t0_});
     } else {
       tell(fact::Reaped{pid, status, config_.warn_on_reap});
@@ -206,6 +207,12 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
       t.by = f.by;
       fresh.push_back(f.pid);
       changed = true;
+      // Only a process that gets the stop's first TSTP had its job threads
+      // all running then; one found later, or drained as the main child
+      // without a title, may still be booting.
+      if (config_.thread_rule) {
+        t.threads.emplace(phase_ == Phase::Finding && f.by != FoundBy::MainChild);
+      }
     }
     if (!f.identity.empty() && t.identity != f.identity) {
       t.identity = f.identity;
@@ -237,7 +244,8 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
       tell(fact::TstpSent{fresh});
     } else if (phase_ == Phase::Terminating) {
       term_and_continue(act::Signal::To::Pids, fresh);
-      tell(fact::TermSent{TermTarget::LateFound, term_reason_, fresh, Duration{0}, Duration{0}});
+      tell(
+          fact::TermSent{TermTarget::LateFound, term_reason_, fresh, Duration{0}, Duration{0}, {}});
     }
   }
   std::vector<FoundProcess> targets;
@@ -319,7 +327,8 @@ void StopMachine::after_sidekiq_gone(Instant now) {
 void StopMachine::term_wrapper(Instant now) {
   if (phase_ != Phase::Terminating || main_status_) return;
   term_and_continue(act::Signal::To::Pids, {main_pid_});
-  tell(fact::TermSent{TermTarget::Wrapper, term_reason_, {main_pid_}, now - t0_, kill_at_ - now});
+  tell(fact::TermSent{
+      TermTarget::Wrapper, term_reason_, {main_pid_}, now - t0_, kill_at_ - now, {}});
 }
 
 void StopMachine::send_term(Instant now, TermReason reason) {
@@ -329,13 +338,16 @@ void StopMachine::send_term(Instant now, TermReason reason) {
   emit(act::CancelTimer{TimerId::Term});
   auto pids = live_targets();
   if (!pids.empty()) term_and_continue(act::Signal::To::Pids, pids);
-  tell(fact::TermSent{TermTarget::Sidekiq, reason, std::move(pids), now - t0_, kill_at_ - now});
+  fact::TermSent sent{TermTarget::Sidekiq, reason, std::move(pids), now - t0_, kill_at_ - now, {}};
+  if (reason == TermReason::Drained) sent.drained_by = last_rule_;
+  tell(std::move(sent));
   after_sidekiq_gone(now);
 }
 
 void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed) {
   if (!r.alive) {
     t.alive = false;
+    last_rule_ = DrainRule::Exited;
     return;
   }
   // A Sidekiq told TERM at once stops beating: its last jobs are known only
@@ -349,7 +361,10 @@ void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool&
     t.heartbeat_busy = r.heartbeat->busy;
     t.jobs = r.heartbeat->jobs;
     progressed = true;
-    if (r.heartbeat->quiet && r.heartbeat->busy == 0) t.drained = true;
+    if (r.heartbeat->quiet && r.heartbeat->busy == 0 && !t.drained) {
+      t.drained = true;
+      last_rule_ = DrainRule::Heartbeat;
+    }
   }
   if (r.title && r.title->stopping) {
     bool changed = !t.last_title || t.last_title->busy != r.title->busy;
@@ -361,14 +376,43 @@ void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool&
     t.last_title = r.title;
     // "stopping" is only written once the process is quiet, and the busy
     // count beside it comes from the same heartbeat.
-    if (r.title->busy == 0) t.drained = true;
+    if (r.title->busy == 0 && !t.drained) {
+      t.drained = true;
+      last_rule_ = DrainRule::Title;
+    }
+  }
+  watch_threads(t, r, progressed);
+}
+
+void StopMachine::watch_threads(Tracked& t, const ProcessReading& r, bool& progressed) {
+  if (!t.threads) return;
+  JobThreadWatch& w = *t.threads;
+  const bool watching = w.state() == JobThreadWatch::State::Watching;
+  const int alive = w.alive();
+  // The title's concurrency, else Redis's.
+  std::optional<int> concurrency;
+  if (r.threads) concurrency = r.threads->concurrency;
+  if (r.title && r.title->concurrency > 0) concurrency = r.title->concurrency;
+  w.observe(r.threads, concurrency);
+  if (w.off_reason() && !t.thread_rule_off_told) {
+    t.thread_rule_off_told = true;
+    tell(fact::ThreadRuleSkipped{r.pid, *w.off_reason(), w.at_tstp(), w.concurrency()});
+  }
+  // A job thread ending is news: said at once, not at the next heartbeat.
+  if (watching && w.alive() != alive) progressed = true;
+  if (w.drained() && !t.drained) {
+    t.drained = true;
+    last_rule_ = DrainRule::Threads;
   }
 }
 
 void StopMachine::tell_progress(Instant now) {
-  fact::DrainProgress progress{now - t0_, 0, {}};
+  fact::DrainProgress progress{now - t0_, 0, {}, {}};
   for (const auto& [pid, t] : tracked_) {
     if (!t.alive || t.drained) continue;
+    if (t.threads && t.threads->state() == JobThreadWatch::State::Watching) {
+      progress.job_threads = progress.job_threads.value_or(0) + t.threads->alive();
+    }
     // Both sources come from the same heartbeat; Redis also names the jobs.
     progress.busy += t.heartbeat_busy ? *t.heartbeat_busy : (t.last_title ? t.last_title->busy : 0);
     for (const auto& j : t.jobs) progress.jobs.push_back({pid, j});
@@ -398,7 +442,7 @@ void StopMachine::maybe_exit(bool others_remain, Instant now) {
   if (phase_ == Phase::Terminating && !leftovers_termed_) {
     leftovers_termed_ = true;
     term_and_continue(act::Signal::To::Descendants, {});
-    tell(fact::TermSent{TermTarget::Leftovers, term_reason_, {}, now - t0_, kill_at_ - now});
+    tell(fact::TermSent{TermTarget::Leftovers, term_reason_, {}, now - t0_, kill_at_ - now, {}});
   }
   if (stop_active()) return;
   start_grace(now);
@@ -501,7 +545,9 @@ void StopMachine::exit_now(int code, Instant now) {
   if (stop_active()) {
     std::optional<Duration> term_at;
     if (term_sent_at_) term_at = *term_sent_at_ - t0_;
-    tell(fact::StopDone{now - t0_, code, term_at, term_reason_});
+    fact::StopDone done{now - t0_, code, term_at, term_reason_, {}};
+    if (term_at && term_reason_ == TermReason::Drained) done.drained_by = last_rule_;
+    tell(std::move(done));
   }
   tell(fact::Exiting{code});
   phase_ = Phase::Exited;

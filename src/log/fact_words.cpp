@@ -26,6 +26,39 @@ json status_fields(pid_t pid, int status) {
   return f;
 }
 
+// "drained: job threads gone": what decided the drain, after the reason.
+std::string drained_by_text(const std::optional<DrainRule>& rule) {
+  if (!rule) return "";
+  switch (*rule) {
+    case DrainRule::Exited:
+      return ": Sidekiq exited";
+    case DrainRule::Heartbeat:
+      return ": heartbeat quiet, 0 busy";
+    case DrainRule::Title:
+      return ": title stopping, 0 busy";
+    case DrainRule::Threads:
+      return ": job threads gone";
+  }
+  return "";
+}
+
+std::string thread_rule_off_text(const fact::ThreadRuleSkipped& s) {
+  switch (s.why) {
+    case ThreadRuleOff::FoundAfterTstp:
+      return "found after the TSTP (booting)";
+    case ThreadRuleOff::NoThreadView:
+      return "its threads could not be read at the TSTP";
+    case ThreadRuleOff::NoJobThreads:
+      return "no job thread at the TSTP";
+    case ThreadRuleOff::TooMany:
+      return fmt::format("{} job threads at the TSTP, more than its concurrency {}", s.at_tstp,
+                         s.concurrency.value_or(0));
+    case ThreadRuleOff::NewJobThread:
+      return "a thread with a job thread's name started after the TSTP";
+  }
+  return "?";
+}
+
 const char* kill_reason_text(KillReason why) {
   return why == KillReason::ExitGrace ? "exit_grace ran out" : "the stop budget ran out";
 }
@@ -52,11 +85,14 @@ LogLine term_line(const Fact& f, const fact::TermSent& t) {
       break;
   }
   std::string_view reason = term_reason_name(t.reason);
+  json fields = {{"pids", t.pids}, {"reason", reason}, {"at_s", seconds(t.at)}};
+  if (t.drained_by) fields["rule"] = drain_rule_name(*t.drained_by);
   return line(Level::Info, f,
-              fmt::format("TERM sent to {} {:.1f}s into the stop ({}); SIGKILL in {:.1f}s if "
+              fmt::format("TERM sent to {} {:.1f}s into the stop ({}{}); SIGKILL in {:.1f}s if "
                           "still running",
-                          fmt::join(t.pids, ", "), seconds(t.at), reason, seconds(t.kill_in)),
-              {{"pids", t.pids}, {"reason", reason}, {"at_s", seconds(t.at)}});
+                          fmt::join(t.pids, ", "), seconds(t.at), reason,
+                          drained_by_text(t.drained_by), seconds(t.kill_in)),
+              std::move(fields));
 }
 
 LogLine progress_line(const Fact& f, const fact::DrainProgress& p) {
@@ -72,20 +108,28 @@ LogLine progress_line(const Fact& f, const fact::DrainProgress& p) {
         fmt::format("{} {} on {} for {:.0f}s", j.job_class, j.jid, j.queue, j.running_seconds));
   }
   std::string detail = described.empty() ? "" : fmt::format(": {}", fmt::join(described, "; "));
+  json fields = {{"busy", p.busy}, {"jobs", jobs}, {"at_s", seconds(p.at)}};
+  std::string threads;
+  if (p.job_threads) {
+    fields["job_threads"] = *p.job_threads;
+    threads =
+        fmt::format(", {} job thread{} alive", *p.job_threads, *p.job_threads == 1 ? "" : "s");
+  }
   return line(Level::Info, f,
-              fmt::format("drain at {:.1f}s: {} job{} still running{}", seconds(p.at), p.busy,
-                          p.busy == 1 ? "" : "s", detail),
-              {{"busy", p.busy}, {"jobs", jobs}, {"at_s", seconds(p.at)}});
+              fmt::format("drain at {:.1f}s: {} job{} still running{}{}", seconds(p.at), p.busy,
+                          p.busy == 1 ? "" : "s", threads, detail),
+              std::move(fields));
 }
 
 LogLine stop_done_line(const Fact& f, const fact::StopDone& d) {
   json fields = {{"code", d.code}, {"stop_s", seconds(d.took)}};
   std::string term = "TERM never sent";
   if (d.term_at) {
-    term =
-        fmt::format("TERM at {:.1f}s ({})", seconds(*d.term_at), term_reason_name(d.term_reason));
+    term = fmt::format("TERM at {:.1f}s ({}{})", seconds(*d.term_at),
+                       term_reason_name(d.term_reason), drained_by_text(d.drained_by));
     fields["term_at_s"] = seconds(*d.term_at);
     fields["term_reason"] = term_reason_name(d.term_reason);
+    if (d.drained_by) fields["rule"] = drain_rule_name(*d.drained_by);
   }
   return line(Level::Info, f,
               fmt::format("stop done in {:.1f}s: {}; exit code {}", seconds(d.took), term, d.code),
@@ -279,6 +323,16 @@ LogLine word(const Fact& fact) {
           [&](const fact::JobRequeued& r) { return requeued_line(fact, level, r); },
           [&](const fact::RecoveryFailed& r) { return recovery_failed_line(fact, level, r); },
           [&](const fact::RecoveryNotNeeded& r) { return not_needed_line(fact, level, r); },
+          [&](const fact::ThreadRuleSkipped& s) {
+            json fields = {{"pid", s.pid},
+                           {"why", thread_rule_off_name(s.why)},
+                           {"job_threads_at_tstp", s.at_tstp}};
+            if (s.concurrency) fields["concurrency"] = *s.concurrency;
+            return line(level, fact,
+                        fmt::format("Sidekiq {}: drained by heartbeat or title only: {}", s.pid,
+                                    thread_rule_off_text(s)),
+                        std::move(fields));
+          },
           [&](const fact::SignalForwarded& s) {
             return line(level, fact,
                         fmt::format("SIG{} forwarded as SIG{}", signal_name(s.received),

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "quiesce/procfs/process_table.hpp"
+#include "quiesce/sidekiq/job_threads.hpp"
 #include "quiesce/sidekiq/title.hpp"
 
 namespace quiesce {
@@ -114,7 +115,10 @@ void DrainProbe::discover(std::vector<pid_t> pids, std::vector<sidekiq::LocalPro
         if (at == pids.end()) continue;
         auto one =
             sidekiq::accept_identity(candidates[i], (*replies)[i], locals[at - pids.begin()], now);
-        if (one) accepted.push_back(std::move(*one));
+        if (one) {
+          threads_info_[candidates[i]] = sidekiq::job_threads_info((*replies)[i]);
+          accepted.push_back(std::move(*one));
+        }
       }
       std::vector<pid_t> ambiguous;
       auto found = sidekiq::one_identity_each(accepted, &ambiguous);
@@ -189,7 +193,14 @@ ProcessReading DrainProbe::local_reading(const Target& target) const {
   auto info = target.started ? read_target(target.found.pid) : std::nullopt;
   reading.alive =
       info && !info->zombie && std::abs(info->started - *target.started) <= kStartTimeSlackSeconds;
-  if (reading.alive) reading.title = parse_sidekiq_title(info->cmdline);
+  if (reading.alive) {
+    reading.title = parse_sidekiq_title(info->cmdline);
+    static const sidekiq::JobThreadsInfo kUnknown;
+    auto from_redis = threads_info_.find(target.found.identity);
+    const auto& known = from_redis == threads_info_.end() ? kUnknown : from_redis->second;
+    reading.threads = read_job_threads(target.found.pid, known.capsules);
+    if (reading.threads) reading.threads->concurrency = known.concurrency;
+  }
   return reading;
 }
 

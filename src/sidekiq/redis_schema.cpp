@@ -319,6 +319,36 @@ std::vector<FoundProcess> one_identity_each(const std::vector<FoundProcess>& acc
   return chosen;
 }
 
+JobThreadsInfo job_threads_info(const redis::Reply& info_reply) {
+  JobThreadsInfo found;
+  const redis::Reply* info_field = element(info_reply, 0);
+  auto info_text = info_field ? text_of(*info_field) : std::nullopt;
+  if (!info_text) return found;
+  json info = parse_json(*info_text);
+  if (!info.is_object()) return found;
+  auto count = [](std::optional<double> n) -> std::optional<int> {
+    if (!n || *n < 1 || *n > 1'000'000 || *n != std::floor(*n)) return std::nullopt;
+    return static_cast<int>(*n);
+  };
+  if (auto capsules = info.find("capsules"); capsules != info.end() && capsules->is_object()) {
+    int total = 0;
+    bool all_counted = true;
+    for (const auto& [name, capsule] : capsules->items()) {
+      found.capsules.push_back(name);
+      auto n = capsule.is_object() ? count(json_number(capsule, "concurrency")) : std::nullopt;
+      all_counted = all_counted && n;
+      if (n) total += *n;
+    }
+    if (all_counted && total > 0) found.concurrency = total;
+  }
+  if (!found.concurrency) found.concurrency = count(json_number(info, "concurrency"));
+  // 8.1.2+ keeps it beside info in the hash (identity_info_command reads it).
+  const redis::Reply* field = element(info_reply, 2);
+  auto hash_text = field ? text_of(*field) : std::nullopt;
+  if (!found.concurrency && hash_text) found.concurrency = count(to_double(*hash_text));
+  return found;
+}
+
 redis::Command heartbeat_command(const std::string& identity) {
   return {"HMGET", identity, "beat", "quiet", "busy"};
 }

@@ -691,10 +691,16 @@ def sidekiq_argv(timeout_s: int, concurrency: int = 10,
     return ["sidekiq", "-r", rt.app, *timeout, "-c", str(concurrency), "-q", QUEUE]
 
 
-def shell_wrapped(argv: list[str], processes: int = 1) -> list[str]:
+def shell_wrapped(argv: list[str], processes: int = 1,
+                  late_after: Optional[str] = None) -> list[str]:
     """sh -c that stays between the init and Sidekiq (no exec), and runs
-    something after Sidekiq, like many real entrypoint scripts."""
+    something after Sidekiq, like many real entrypoint scripts. late_after:
+    a file whose appearance starts one more Sidekiq (one that boots during
+    the stop)."""
     one = shlex.join(argv)
+    if late_after:
+        wait = f"while [ ! -e {shlex.quote(late_after)} ]; do sleep 0.1; done"
+        return ["sh", "-c", f"{one} & ({wait}; exec {one}) & wait; echo after-sidekiq"]
     if processes == 1:
         script = f"{one}; echo after-sidekiq status=$?"
     else:
@@ -779,11 +785,13 @@ class Container:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def ecs_stop(self, budget_s: float) -> tuple[float, bool]:
+    def ecs_stop(self, budget_s: float,
+                 after_signal: Callable[[], None] = lambda: None) -> tuple[float, bool]:
         """SIGTERM to PID 1, wait up to the budget, then SIGKILL. Returns the
         stop duration and whether the SIGKILL was needed."""
         t0 = time.monotonic()
         os.kill(self.init_pid, signal.SIGTERM)
+        after_signal()
         killed = False
         try:
             self.proc.wait(timeout=budget_s)
@@ -883,6 +891,9 @@ class StopScenario:
     during_stop: Optional[Callable[[Resp], None]] = None
     during_stop_after_s: float = 1.0
     before_stop: Optional[Callable[[Resp], object]] = None
+    # One more Sidekiq process under the shell, started right after the
+    # SIGTERM: it boots during the drain.
+    late_process: bool = False
 
 
 @dataclass
@@ -915,6 +926,11 @@ class StopResult:
     def exit_after_last_end_s(self) -> Optional[float]:
         end = self.last_job_end()
         return None if end is None else self.exit_wall - end
+
+    @property
+    def t0_wall(self) -> float:
+        """The SIGTERM on the wall clock (the jobs' own timestamps' clock)."""
+        return self.exit_wall - self.stop_s
 
     def event(self, name: str) -> list:
         return [e for e in self.events if e.get("event") == name]
@@ -966,7 +982,10 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency,
                                workdir / "sidekiq.yml" if sc.timeout_in_config_file else None,
                                rt, workdir)
-        if sc.wrapper or sc.processes > 1:
+        go_file = workdir / "late-go"
+        if sc.late_process:
+            command = shell_wrapped(command, late_after=rt.path(workdir, go_file))
+        elif sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
         if sc.command:
             command = sc.command(rt, workdir, command)
@@ -1036,7 +1055,8 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         t0 = time.monotonic()
         if fault:
             fault.start()
-        stop_s, killed = container.ecs_stop(sc.budget_s)
+        stop_s, killed = container.ecs_stop(
+            sc.budget_s, after_signal=(lambda: go_file.touch()) if sc.late_process else lambda: None)
         if fault:
             fault.cancel()
         t_end = time.monotonic()

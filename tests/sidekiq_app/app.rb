@@ -13,6 +13,14 @@
 #   qtest:finished  hash  jid -> JSON {at, pid, host, seconds}
 #   qtest:events    list  JSON {event: "started"|"finished", jid, at, pid, host}
 #                         in order, so a job run twice shows up twice
+#
+# Threads that look like Sidekiq's job threads, for the thread rule's tests:
+#   QTEST_THREAD_NAME=NAME  the app starts a thread named NAME at boot (say
+#                           "processor" or "sidekiq.default") that lives on
+#   QTEST_JOB_THREADS=1     every SleepJob starts a short helper thread each
+#                           second while it runs (Ruby names an unnamed
+#                           thread after the file and line that made it)
+#   QTEST_JOB_THREADS=NAME  the same, each helper named NAME
 require "json"
 require "socket"
 require "sidekiq"
@@ -41,6 +49,13 @@ if (word = ENV["QTEST_PROCTITLE_WORD"]) && defined?(Sidekiq::Launcher::PROCTITLE
   Sidekiq::Launcher::PROCTITLES << proc { word }
 end
 
+if (name = ENV["QTEST_THREAD_NAME"])
+  Thread.new do
+    Thread.current.name = name
+    loop { sleep 1 }
+  end
+end
+
 class SleepJob
   # Sidekiq::Job since 6.3; Sidekiq::Worker is the older name of the same.
   include(defined?(Sidekiq::Job) ? Sidekiq::Job : Sidekiq::Worker)
@@ -54,11 +69,23 @@ class SleepJob
   def perform(seconds, _label = nil)
     record("started", seconds)
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds.to_f
+    helpers = []
+    next_helper = 0.0
     loop do
-      left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      left = deadline - now
       break if left <= 0
+      if ENV["QTEST_JOB_THREADS"] && now >= next_helper
+        helper_name = ENV["QTEST_JOB_THREADS"]
+        helpers << Thread.new do
+          Thread.current.name = helper_name unless helper_name == "1"
+          sleep 0.5
+        end
+        next_helper = now + 1.0
+      end
       sleep([left, STEP].min)
     end
+    helpers.each(&:join)
     record("finished", seconds)
   end
 

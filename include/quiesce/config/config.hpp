@@ -33,6 +33,7 @@ enum class Key {
   ShutdownMargin,
   PollInterval,
   RecoverJobs,
+  ThreadRule,
   RedisUrl,
   RedisCaFile,
   RedisTlsVerify,
@@ -69,6 +70,7 @@ struct Config {
   Duration shutdown_margin = defaults::kShutdownMargin;
   Duration poll_interval = defaults::kPollInterval;
   bool recover_jobs = defaults::kRecoverJobs;  // put back what a killed Sidekiq was running
+  bool thread_rule = defaults::kThreadRule;    // drained once the job threads seen at TSTP are gone
 
   // Redis
   std::string redis_url{defaults::kRedisUrl};

@@ -18,6 +18,8 @@ inline constexpr Duration kSidekiqTimeout{25'000};  // Sidekiq's own -t default
 inline constexpr Duration kShutdownMargin{5'000};
 inline constexpr Duration kPollInterval{500};
 inline constexpr bool kRecoverJobs = true;
+// A process is also drained once the job threads it had at TSTP are gone.
+inline constexpr bool kThreadRule = true;
 
 inline constexpr std::string_view kRedisUrl = "redis://localhost:6379/0";  // Sidekiq's own
 inline constexpr Duration kRedisConnectTimeout{2'000};

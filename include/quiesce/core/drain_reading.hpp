@@ -49,6 +49,27 @@ struct TitleReading {
   std::string tag;  // the words between the version and the brackets; often empty
 };
 
+// From /proc/<pid>/task: the process's threads as the kernel names them
+// (task/<tid>/comm, cut at 15 bytes). Sidekiq names its job threads
+// (`processor` in 6.x, `sidekiq.<capsule>/processor` from 7.0); sidekiq/
+// decides which names those are. Also what health and status read: job
+// threads alive of the concurrency.
+struct ThreadSeen {
+  pid_t tid = 0;
+  bool job = false;  // named as one of Sidekiq's job threads
+};
+struct ThreadsReading {
+  std::vector<ThreadSeen> threads;
+  // The job threads' concurrency (all capsules) as Redis's info said when
+  // the process was found there; nullopt when it was not.
+  std::optional<int> concurrency;
+  int job_threads() const {
+    int n = 0;
+    for (const ThreadSeen& t : threads) n += t.job ? 1 : 0;
+    return n;
+  }
+};
+
 struct ProcessReading {
   pid_t pid = 0;
   // A grandchild's exit is reaped by its own parent (a shell wrapper), not by
@@ -56,6 +77,7 @@ struct ProcessReading {
   bool alive = true;
   std::optional<HeartbeatReading> heartbeat;
   std::optional<TitleReading> title;
+  std::optional<ThreadsReading> threads;  // nullopt: /proc/<pid>/task could not be read
 };
 
 // How a process came to be counted as one of this container's Sidekiqs.

@@ -12,6 +12,7 @@
 
 #include "quiesce/core/drain_reading.hpp"
 #include "quiesce/core/job_recovery.hpp"
+#include "quiesce/core/thread_rule.hpp"
 #include "quiesce/core/time.hpp"
 
 namespace quiesce {
@@ -63,6 +64,9 @@ struct DrainProgress {
   Duration at{0};  // since the SIGTERM
   int busy = 0;
   std::vector<RunningJob> jobs;
+  // Job threads still alive of those seen at the TSTP, over the processes
+  // the thread rule watches; nullopt when it watches none.
+  std::optional<int> job_threads;
 };
 struct TermSent {
   TermTarget target = TermTarget::Sidekiq;
@@ -70,6 +74,15 @@ struct TermSent {
   std::vector<pid_t> pids;
   Duration at{0};
   Duration kill_in{0};
+  std::optional<DrainRule> drained_by;  // with TermReason::Drained: what decided last
+};
+// The thread rule stands aside for this process: the heartbeat and the
+// title decide alone.
+struct ThreadRuleSkipped {
+  pid_t pid = 0;
+  quiesce::ThreadRuleOff why = quiesce::ThreadRuleOff::NoJobThreads;
+  int at_tstp = 0;                 // job threads seen at the TSTP
+  std::optional<int> concurrency;  // as known then
 };
 struct DrainingMainChild {};
 // Sidekiq embedded in another server: sent no TSTP (it traps none).
@@ -106,6 +119,7 @@ struct StopDone {
   int code = 0;
   std::optional<Duration> term_at;
   TermReason term_reason = TermReason::Deadline;
+  std::optional<DrainRule> drained_by;
 };
 struct Exiting {
   int code = 0;
@@ -143,13 +157,12 @@ struct SignalForwarded {
 
 }  // namespace fact
 
-using Fact =
-    std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
-                 fact::DrainProgress, fact::TermSent, fact::DrainingMainChild,
-                 fact::EmbeddedSidekiq, fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone,
-                 fact::MainChildExited, fact::Reaped, fact::GraceStarted, fact::KillSent,
-                 fact::StopDone, fact::Exiting, fact::OomKilled, fact::JobRequeued,
-                 fact::RecoveryFailed, fact::RecoveryNotNeeded, fact::SignalForwarded>;
+using Fact = std::variant<
+    fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent, fact::DrainProgress,
+    fact::TermSent, fact::DrainingMainChild, fact::EmbeddedSidekiq, fact::NoSidekiq,
+    fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited, fact::Reaped, fact::GraceStarted,
+    fact::KillSent, fact::StopDone, fact::Exiting, fact::OomKilled, fact::JobRequeued,
+    fact::RecoveryFailed, fact::RecoveryNotNeeded, fact::SignalForwarded, fact::ThreadRuleSkipped>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

@@ -18,6 +18,7 @@
 #include "quiesce/core/events.hpp"
 #include "quiesce/core/facts.hpp"
 #include "quiesce/core/modes.hpp"
+#include "quiesce/core/thread_rule.hpp"
 #include "quiesce/core/time.hpp"
 
 namespace quiesce {
@@ -45,6 +46,7 @@ struct MachineConfig {
   bool recover_after_death = false;
   Duration redis_connect_timeout = defaults::kRedisConnectTimeout;
   Duration redis_command_timeout = defaults::kRedisCommandTimeout;
+  bool thread_rule = defaults::kThreadRule;  // core/thread_rule.hpp
 };
 
 // The stop's arithmetic for these settings.
@@ -84,6 +86,8 @@ class StopMachine {
     // From any heartbeat, before the stop too: what a failed recovery names.
     std::vector<InFlightJob> known_jobs;
     std::optional<TitleReading> last_title;
+    std::optional<JobThreadWatch> threads;  // with the thread rule on
+    bool thread_rule_off_told = false;
   };
 
   void on(const ev::Started& e);
@@ -105,6 +109,7 @@ class StopMachine {
   void term_if_due(Instant now);
   void send_term(Instant now, TermReason reason);
   void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
+  void watch_threads(Tracked& t, const ProcessReading& r, bool& progressed);
   void tell_progress(Instant now);
   void check_drained(Instant now);
   void find_again(Instant now);
@@ -143,6 +148,7 @@ class StopMachine {
   Instant kill_at_;
   std::optional<Instant> term_sent_at_;
   TermReason term_reason_ = TermReason::Deadline;
+  DrainRule last_rule_ = DrainRule::Heartbeat;  // what made the last process count as drained
   std::map<pid_t, Tracked> tracked_;
   std::set<pid_t> embedded_;  // never tracked, never sent TSTP
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -115,6 +116,9 @@ class DrainProbe {
   std::optional<PendingPoll> pending_;
   sidekiq::WorkCache work_;
   std::set<pid_t> ambiguous_logged_;  // said once per process
+  // Per identity, from its info at discovery: which thread names are job
+  // threads, and how many there should be.
+  std::map<std::string, sidekiq::JobThreadsInfo> threads_info_;
   uv::AliveToken alive_;
 };
 

@@ -75,6 +75,16 @@ std::optional<FoundProcess> accept_identity(const std::string& identity,
 std::vector<FoundProcess> one_identity_each(const std::vector<FoundProcess>& accepted,
                                             std::vector<pid_t>* ambiguous = nullptr);
 
+// What an identity's info says about its job threads (info as read by
+// identity_info_command): the concurrency (info.concurrency up to 8.1.1;
+// the capsules' sum from 8.0.9) and the capsule names (info.capsules,
+// 8.0.9+). What is missing or not a sane count is left out.
+struct JobThreadsInfo {
+  std::optional<int> concurrency;
+  std::vector<std::string> capsules;
+};
+JobThreadsInfo job_threads_info(const redis::Reply& info_reply);
+
 // --- polling ---
 
 redis::Command heartbeat_command(const std::string& identity);  // HMGET <id> beat quiet busy

@@ -226,6 +226,22 @@ url = "redis://file-host:6379/1"
   CHECK(contains(described, "file " + file.path));
 }
 
+TEST_CASE("the thread rule: on by default, off by flag, environment or file, into the machine") {
+  CHECK(load_ok({"--", "sidekiq"}).thread_rule);
+  CHECK(machine_config(load_ok({"--", "sidekiq"})).thread_rule);
+  auto flag = load_ok({"--thread-rule", "false", "--", "sidekiq"});
+  CHECK_FALSE(flag.thread_rule);
+  CHECK_FALSE(machine_config(flag).thread_rule);
+  CHECK(flag.origins[Key::ThreadRule].layer == Origin::Layer::Flag);
+  CHECK_FALSE(load_ok({"--", "sidekiq"}, Env{{{"QUIESCE_THREAD_RULE", "off"}}}).thread_rule);
+  TempFile file("[stop]\nthread_rule = false\n");
+  auto from_file = load_ok({"--config", file.path, "--", "sidekiq"});
+  CHECK_FALSE(from_file.thread_rule);
+  CHECK(contains(describe_config(from_file), "stop.thread_rule"));
+  auto e = load_error({"--", "sidekiq"}, Env{{{"QUIESCE_THREAD_RULE", "maybe"}}});
+  CHECK(contains(e, "QUIESCE_THREAD_RULE"));
+}
+
 TEST_CASE("the password never shows in check-config") {
   auto c = load_ok({"--redis-url", "redis://user:hunter2@host:6380/2", "--", "true"});
   std::string described = describe_config(c);
