@@ -117,6 +117,34 @@ void StopMachine::on(const ev::Readings& e) {
   after_sidekiq_gone(e.now);
 }
 
+// Sidekiq's own file, read where Sidekiq reads it, says T is something else:
+// every deadline that depends on T moves with it (budget.hpp), the kill at
+// B - 1 s does not. A TERM already sent is not taken back.
+void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
+  if (!config_.sidekiq_timeout_learnable) return;
+  learned_timeouts_[e.pid] = e.timeout;
+  // What a running Sidekiq's file says outranks the file read at startup
+  // (pid 0), read from quiesce's own directory; of several Sidekiq
+  // processes, the longest timeout needs the earliest TERM.
+  std::optional<Duration> longest;
+  for (const auto& [pid, t] : learned_timeouts_) {
+    if (pid == 0 && learned_timeouts_.size() > 1) continue;
+    if (!longest || t > *longest) longest = t;
+  }
+  if (!longest || *longest == config_.sidekiq_timeout) return;
+  Duration from = config_.sidekiq_timeout;
+  config_.sidekiq_timeout = *longest;
+  plan_ = plan_stop({config_.stop_timeout, config_.sidekiq_timeout, config_.shutdown_margin});
+  std::optional<Duration> term_at;
+  if (phase_ == Phase::Finding || phase_ == Phase::Draining) {
+    term_at_ = t0_ + plan_.term_after;
+    term_at = plan_.term_after;
+    emit(act::ArmTimer{TimerId::Term, term_at_});
+  }
+  tell(fact::SidekiqTimeoutChanged{from, config_.sidekiq_timeout, e.source, term_at});
+  if (phase_ == Phase::Draining) term_if_due(e.now);
+}
+
 // ---- the stop --------------------------------------------------------------
 
 bool StopMachine::is_stop_signal(int signo) const {
@@ -179,6 +207,7 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     std::vector<FoundBy> by;
     for (pid_t p : fresh) by.push_back(tracked_[p].by);
     tell(fact::SidekiqFound{fresh, std::move(by)});
+    if (config_.sidekiq_timeout_learnable) emit(act::ReadSidekiqTimeout{fresh});
     // TSTP only to these processes, never to a group: a shell wrapper that
     // does not trap TSTP would be stopped, not quieted. Found with the TERM
     // already due (no room, or a late first scan), they get that TERM next

@@ -35,6 +35,12 @@ struct Watch {
   WallSeconds since = 0;  // t0 on the wall clock
 };
 struct StopWatching {};
+// Read the timeout these Sidekiq processes will really use: their config
+// file in their own working directory, with their own command line and
+// environment. Answered with SidekiqTimeoutRead, if at all.
+struct ReadSidekiqTimeout {
+  std::vector<pid_t> pids;
+};
 // Something worth telling the world: logs, status and metrics word it.
 struct Tell {
   Fact fact;
@@ -46,6 +52,7 @@ struct Exit {
 }  // namespace quiesce::act
 
 namespace quiesce {
-using Action = std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs,
-                            act::Watch, act::StopWatching, act::Tell, act::Exit>;
+using Action =
+    std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs, act::Watch,
+                 act::StopWatching, act::ReadSidekiqTimeout, act::Tell, act::Exit>;
 }

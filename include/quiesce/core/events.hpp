@@ -3,6 +3,7 @@
 // each event: the machine has no clock of its own.
 #include <sys/types.h>
 
+#include <string>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -40,10 +41,19 @@ struct Readings {
   Instant now;
   std::vector<ProcessReading> readings;
 };
+// What a Sidekiq's own config file says its timeout is, read from its
+// working directory with its environment (or, for pid 0, the file read at
+// startup once Ruby has evaluated its ERB).
+struct SidekiqTimeoutRead {
+  Instant now;
+  pid_t pid = 0;
+  Duration timeout{0};
+  std::string source;  // ":timeout in /app/config/sidekiq.yml (pid 12's working directory)"
+};
 
 }  // namespace quiesce::ev
 
 namespace quiesce {
 using Event = std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired,
-                           ev::SidekiqsFound, ev::Readings>;
+                           ev::SidekiqsFound, ev::Readings, ev::SidekiqTimeoutRead>;
 }

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -68,6 +69,14 @@ struct TermSent {
   Duration at{0};
   Duration kill_in{0};
 };
+// Sidekiq's own config file gave a timeout other than the one counted with:
+// the stop is planned again with it.
+struct SidekiqTimeoutChanged {
+  Duration from{0};
+  Duration to{0};
+  std::string source;
+  std::optional<Duration> term_at;  // since the SIGTERM, when a stop is under way
+};
 struct DrainingMainChild {};
 struct NoSidekiq {};
 struct SidekiqExited {
@@ -111,11 +120,12 @@ struct SignalForwarded {
 
 }  // namespace fact
 
-using Fact = std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
-                          fact::DrainProgress, fact::TermSent, fact::DrainingMainChild,
-                          fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone,
-                          fact::MainChildExited, fact::Reaped, fact::GraceStarted, fact::KillSent,
-                          fact::StopDone, fact::Exiting, fact::SignalForwarded>;
+using Fact =
+    std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
+                 fact::DrainProgress, fact::TermSent, fact::SidekiqTimeoutChanged,
+                 fact::DrainingMainChild, fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone,
+                 fact::MainChildExited, fact::Reaped, fact::GraceStarted, fact::KillSent,
+                 fact::StopDone, fact::Exiting, fact::SignalForwarded>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

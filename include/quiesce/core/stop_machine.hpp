@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <type_traits>
 #include <vector>
 
 #include "quiesce/core/actions.hpp"
@@ -30,6 +31,9 @@ struct MachineConfig {
   Duration exit_grace = defaults::kExitGrace;
   DrainMode drain = defaults::kDrain;
   bool command_runs_sidekiq = false;  // decides the fallback to the main child in auto mode
+  // T came from Sidekiq's config file or the default, not from the operator
+  // or the command's -t: what Sidekiq's own file says, once read, replaces it.
+  bool sidekiq_timeout_learnable = false;
   Duration stop_timeout = defaults::kStopTimeout;        // B
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;  // T
   Duration shutdown_margin = defaults::kShutdownMargin;  // M
@@ -74,6 +78,7 @@ class StopMachine {
   void on(const ev::TimerFired& e);
   void on(const ev::SidekiqsFound& e);
   void on(const ev::Readings& e);
+  void on(const ev::SidekiqTimeoutRead& e);
 
   bool is_stop_signal(int signo) const;
   bool stop_active() const;
@@ -99,7 +104,16 @@ class StopMachine {
   int main_exit_code() const;
   std::vector<pid_t> live_targets() const;
   void tell(Fact fact) { emit(act::Tell{std::move(fact)}); }
-  void emit(Action action) { out_.push_back(std::move(action)); }
+  // Built in place in the buffer: GCC 12 misreads a moved Action as
+  // uninitialized (-Wmaybe-uninitialized) once the variant has nine kinds.
+  template <typename A>
+  void emit(A&& action) {
+    if constexpr (std::is_same_v<std::decay_t<A>, Action>) {
+      out_.push_back(std::forward<A>(action));
+    } else {
+      out_.emplace_back(std::in_place_type<std::decay_t<A>>, std::forward<A>(action));
+    }
+  }
 
   MachineConfig config_;
   StopPlan plan_;
@@ -119,6 +133,8 @@ class StopMachine {
   std::optional<Instant> term_sent_at_;
   TermReason term_reason_ = TermReason::Deadline;
   std::map<pid_t, Tracked> tracked_;
+  // What each Sidekiq's own config file says T is (0: the file at startup).
+  std::map<pid_t, Duration> learned_timeouts_;
 
   std::vector<Action> out_;
 };

@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "quiesce/config/config.hpp"
@@ -23,6 +24,8 @@ namespace redis {
 class Client;
 }
 class DrainProbe;
+class ErbEvaluator;
+struct SidekiqFileTimeout;
 
 class Supervisor {
  public:
@@ -50,6 +53,13 @@ class Supervisor {
   void carry_out(const act::FindSidekiqs& a);
   void carry_out(const act::Watch& a);
   void carry_out(const act::StopWatching& a);
+  void carry_out(const act::ReadSidekiqTimeout& a);
+  void read_timeout_of(pid_t pid);
+  void learn_timeout(pid_t pid, const SidekiqFileTimeout& file, const std::string& where,
+                     const std::vector<std::string>& env, const std::string& dir);
+  void evaluate_erb(pid_t pid, const std::string& file, const std::string& where,
+                    const std::string& environment, const std::vector<std::string>& env,
+                    const std::string& dir);
   void carry_out(const act::Tell& a);
   void carry_out(const act::Exit& a);
   void on_signal(int signo);
@@ -68,6 +78,8 @@ class Supervisor {
   StopMachine machine_;
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<DrainProbe> probe_;
+  std::unique_ptr<ErbEvaluator> erb_;
+  std::optional<std::string> ruby_;  // on PATH, for sidekiq.yml's ERB
   pid_t main_pid_ = 0;
   EventQueue events_;
   std::optional<int> exit_code_;
