@@ -393,3 +393,46 @@ TEST_CASE("check-config, --help and --version need no command") {
   CHECK(std::get<Loaded>(load_config({"--help"}, Env{}.fn())).mode == Mode::Help);
   CHECK(std::get<Loaded>(load_config({"--version"}, Env{}.fn())).mode == Mode::Version);
 }
+
+TEST_CASE("REDIS_PROVIDER names the variable that holds the URL, after QUIESCE_REDIS_URL") {
+  Env env{{{"REDIS_PROVIDER", "MY_REDIS"},
+           {"MY_REDIS", "redis://provided:6379/2"},
+           {"REDIS_URL", "redis://plain:6379/0"}}};
+  auto c = load_ok({"--", "true"}, env);
+  CHECK(c.redis_url == "redis://provided:6379/2");
+  CHECK(c.origins[Key::RedisUrl].detail == "MY_REDIS (named by REDIS_PROVIDER)");
+  CHECK(contains(describe_config(c), "MY_REDIS (named by REDIS_PROVIDER)"));
+  CHECK(c.redis_url_given);
+
+  env.vars["QUIESCE_REDIS_URL"] = "redis://ours:6379/0";
+  CHECK(load_ok({"--", "true"}, env).redis_url == "redis://ours:6379/0");
+  env.vars.erase("QUIESCE_REDIS_URL");
+
+  // Naming a variable that is unset: REDIS_URL, as Sidekiq 7 and 8 do.
+  env.vars.erase("MY_REDIS");
+  c = load_ok({"--", "true"}, env);
+  CHECK(c.redis_url == "redis://plain:6379/0");
+  CHECK(c.origins[Key::RedisUrl].detail == "REDIS_URL");
+
+  // A URL in REDIS_PROVIDER itself: Sidekiq refuses it, quiesce says so.
+  env.vars["REDIS_PROVIDER"] = "redis://wrong:6379/0";
+  c = load_ok({"--sidekiq-timeout", "5", "--", "true"}, env);
+  CHECK(c.redis_url == "redis://plain:6379/0");
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "REDIS_PROVIDER holds a URL"));
+}
+
+TEST_CASE(
+    "Sidekiq's timeout as a quoted string: a loud warning, and T 0 (TERM as late as can be)") {
+  TempFile yml("production:\n  :timeout: '30'\n");
+  Env env{{{"RAILS_ENV", "production"}}};
+  auto c = load_ok({"--stop-timeout", "60", "--", "sidekiq", "-C", yml.path}, env);
+  CHECK(c.sidekiq_timeout == Duration{0});
+  CHECK(c.origins[Key::SidekiqTimeout].detail ==
+        "production: :timeout in " + yml.path + ", not a number");
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], yml.path));
+  CHECK(contains(c.warnings[0], "production: :timeout"));
+  CHECK(contains(c.warnings[0], "WITHOUT REQUEUEING"));
+  CHECK(contains(describe_config(c), "not a number"));
+}
