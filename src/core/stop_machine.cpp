@@ -97,7 +97,7 @@ void StopMachine::on(const ev::SidekiqsFound& e) {
   if (phase_ == Phase::Finding) {
     if (tracked_.empty()) return fall_back_when_nothing_found(e.now);
     phase_ = Phase::Draining;
-    term_if_due(e.now);
+    if (awaiting_timeout_.empty()) term_if_due(e.now);
   }
 }
 
@@ -122,7 +122,12 @@ void StopMachine::on(const ev::Readings& e) {
 // B - 1 s does not. A TERM already sent is not taken back.
 void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
   if (!config_.sidekiq_timeout_learnable) return;
-  learned_timeouts_[e.pid] = e.timeout;
+  awaiting_timeout_.erase(e.pid);
+  if (!e.timeout) {
+    if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+    return;
+  }
+  learned_timeouts_[e.pid] = *e.timeout;
   // What a running Sidekiq's file says outranks the file read at startup
   // (pid 0), read from quiesce's own directory; of several Sidekiq
   // processes, the longest timeout needs the earliest TERM.
@@ -131,7 +136,10 @@ void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
     if (pid == 0 && learned_timeouts_.size() > 1) continue;
     if (!longest || t > *longest) longest = t;
   }
-  if (!longest || *longest == config_.sidekiq_timeout) return;
+  if (!longest || *longest == config_.sidekiq_timeout) {
+    if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+    return;
+  }
   Duration from = config_.sidekiq_timeout;
   config_.sidekiq_timeout = *longest;
   plan_ = plan_stop({config_.stop_timeout, config_.sidekiq_timeout, config_.shutdown_margin});
@@ -142,7 +150,7 @@ void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
     emit(act::ArmTimer{TimerId::Term, term_at_});
   }
   tell(fact::SidekiqTimeoutChanged{from, config_.sidekiq_timeout, e.source, term_at});
-  if (phase_ == Phase::Draining) term_if_due(e.now);
+  if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
 }
 
 // ---- the stop --------------------------------------------------------------
@@ -207,12 +215,15 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     std::vector<FoundBy> by;
     for (pid_t p : fresh) by.push_back(tracked_[p].by);
     tell(fact::SidekiqFound{fresh, std::move(by)});
-    if (config_.sidekiq_timeout_learnable) emit(act::ReadSidekiqTimeout{fresh});
+    if (config_.sidekiq_timeout_learnable && phase_ != Phase::Terminating) {
+      awaiting_timeout_.insert(fresh.begin(), fresh.end());
+      emit(act::ReadSidekiqTimeout{fresh});
+    }
     // TSTP only to these processes, never to a group: a shell wrapper that
     // does not trap TSTP would be stopped, not quieted. Found with the TERM
     // already due (no room, or a late first scan), they get that TERM next
     // from term_if_due(): a TSTP first would only delay it.
-    bool term_due = phase_ == Phase::Finding && now >= term_at_;
+    bool term_due = phase_ == Phase::Finding && now >= term_at_ && awaiting_timeout_.empty();
     if ((phase_ == Phase::Finding || phase_ == Phase::Draining) && !term_due) {
       signal_pids(fresh, SIGTSTP);
       tell(fact::TstpSent{fresh});
@@ -231,7 +242,7 @@ void StopMachine::fall_back_when_nothing_found(Instant now) {
     tell(fact::DrainingMainChild{});
     track({{main_pid_, FoundBy::MainChild, ""}}, now);
     phase_ = Phase::Draining;
-    term_if_due(now);
+    if (awaiting_timeout_.empty()) term_if_due(now);
     return;
   }
   // Not a Sidekiq container: behave exactly as tini would.

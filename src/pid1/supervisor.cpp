@@ -372,6 +372,7 @@ void Supervisor::read_timeout_of(pid_t pid) {
   if (!seen) {
     log(Level::Debug, "sidekiq_timeout_unread",
         fmt::format("cannot read pid {}'s working directory, command line or environment", pid));
+    post(ev::SidekiqTimeoutRead{now(), pid, std::nullopt, ""});
     return;
   }
   if (seen->argv_timeout) {
@@ -400,12 +401,16 @@ void Supervisor::learn_timeout(pid_t pid, const SidekiqFileTimeout& file, const 
     if (t.not_a_number) log(Level::Warn, "config_warning", not_a_number_warning(where, t));
     post(ev::SidekiqTimeoutRead{now(), pid, Duration{*millis},
                                 fmt::format("{} in {}", t.key, where)});
-  } else if (t.unreadable && !(t.has_erb && ruby_)) {
-    log(Level::Warn, "config_warning",
-        fmt::format("stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read ({}); "
-                    "set --sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's timeout",
-                    where, t.problem));
-  } else if (!t.unreadable) {
+  } else if (t.unreadable) {
+    if (!(t.has_erb && ruby_)) {
+      log(Level::Warn, "config_warning",
+          fmt::format("stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read "
+                      "({}); set --sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's "
+                      "timeout",
+                      where, t.problem));
+    }
+    post(ev::SidekiqTimeoutRead{now(), pid, std::nullopt, ""});
+  } else {
     post(ev::SidekiqTimeoutRead{now(), pid, defaults::kSidekiqTimeout,
                                 fmt::format("no :timeout in {}: Sidekiq's default", where)});
   }

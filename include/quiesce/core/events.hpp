@@ -3,6 +3,7 @@
 // each event: the machine has no clock of its own.
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -44,10 +45,12 @@ struct Readings {
 // What a Sidekiq's own config file says its timeout is, read from its
 // working directory with its environment (or, for pid 0, the file read at
 // startup once Ruby has evaluated its ERB).
+// Every ReadSidekiqTimeout is answered at once, with nullopt when nothing
+// could be read; Ruby's reading of ERB may answer again later.
 struct SidekiqTimeoutRead {
   Instant now;
   pid_t pid = 0;
-  Duration timeout{0};
+  std::optional<Duration> timeout;
   std::string source;  // ":timeout in /app/config/sidekiq.yml (pid 12's working directory)"
 };
 

@@ -135,6 +135,9 @@ class StopMachine {
   std::map<pid_t, Tracked> tracked_;
   // What each Sidekiq's own config file says T is (0: the file at startup).
   std::map<pid_t, Duration> learned_timeouts_;
+  // Asked for and not yet answered: a TERM already due waits for the answer,
+  // which may move the deadline (the supervisor answers at once).
+  std::set<pid_t> awaiting_timeout_;
 
   std::vector<Action> out_;
 };

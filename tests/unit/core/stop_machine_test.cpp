@@ -760,3 +760,25 @@ TEST_CASE("before any stop, a T from Ruby's reading of the ERB replans quietly f
   learned(h, 21, 20'000, 10'020);
   CHECK(h.machine.term_deadline() == Instant{10'000 + 35'000});
 }
+
+TEST_CASE("a TERM due at once waits for the answer about T, which may leave room to drain") {
+  MachineConfig c = learnable_config();
+  c.stop_timeout = Duration{30'000};  // 30 - 25 - 5: no room with the assumed T
+  Harness h(c);
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 10);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{21});  // quieted while T is asked
+  CHECK(h.pids_sent(SIGTERM).empty());
+  learned(h, 21, 3'000, 20);  // Sidekiq's own file: 3s, TERM at 22s
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.machine.term_deadline() == Instant{22'000});
+
+  Harness unread(c);
+  unread.signal(SIGTERM, 0);
+  unread.found({{21, FoundBy::Title, ""}}, 10);
+  unread.step(ev::SidekiqTimeoutRead{Instant{20}, 21, std::nullopt, ""});
+  CHECK(unread.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(unread.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  CHECK(unread.reason_of_term() == TermReason::NoRoom);
+}
