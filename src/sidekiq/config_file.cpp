@@ -17,7 +17,9 @@ TimeoutInFile take(const YamlDocument& doc, YamlDocument::NodeId value, std::str
   TimeoutInFile t;
   t.key = std::move(key);
   const auto& node = doc.node(value);
-  if (node.kind == YamlDocument::Kind::Scalar) t.written = node.text;
+  if (node.kind == YamlDocument::Kind::Scalar) {
+    t.written = node.plain ? node.text : "'" + node.text + "' (quoted: a string)";
+  }
   if (node.kind == YamlDocument::Kind::Scalar && node.text.find("<%") != std::string::npos) {
     t.unreadable = true;
     t.problem = "ERB";

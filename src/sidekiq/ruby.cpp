@@ -9,9 +9,9 @@ std::optional<std::string> find_ruby(const std::function<const char*(const char*
   std::string_view dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
   while (true) {
     auto colon = dirs.find(':');
-    std::string dir(dirs.substr(0, colon));
-    if (dir.empty()) dir = ".";
-    std::string candidate = dir + "/ruby";
+    std::string_view dir = dirs.substr(0, colon);
+    std::string candidate(dir.empty() ? std::string_view(".") : dir);  // "" is the cwd
+    candidate.append("/ruby");
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
     if (colon == std::string_view::npos) return std::nullopt;
     dirs.remove_prefix(colon + 1);

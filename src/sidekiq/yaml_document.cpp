@@ -110,7 +110,8 @@ std::optional<double> psych_float(std::string_view s) {
   }
   if (!integer_digits && !fraction_digits) return std::nullopt;
   clean += integer_digits ? "" : "0";
-  clean += "." + (fraction_digits ? fraction : std::string("0"));
+  clean += '.';
+  clean.append(fraction_digits ? fraction : std::string("0"));
   if (i < s.size()) {
     if (s[i] != 'e' && s[i] != 'E') return std::nullopt;
     if (i + 2 >= s.size() || (s[i + 1] != '-' && s[i + 1] != '+')) return std::nullopt;
@@ -119,7 +120,8 @@ std::optional<double> psych_float(std::string_view s) {
       if (!is_digit(s[k])) return std::nullopt;
     }
     if (exp_start >= s.size()) return std::nullopt;
-    clean += "e" + std::string(s.substr(i + 1));
+    clean += 'e';
+    clean.append(s.substr(i + 1));
   }
   return std::strtod(clean.c_str(), nullptr);
 }

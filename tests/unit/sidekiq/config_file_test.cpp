@@ -192,7 +192,7 @@ TEST_CASE("sidekiq.yml: a timeout that is not a number is said to be so, never r
     CHECK(timeout_millis(t) == 0);
   }
   auto t = timeout_in_sidekiq_yml(":timeout: '30'\n", "production");
-  CHECK(t.written == "30");
+  CHECK(t.written == "'30' (quoted: a string)");
   auto warning = not_a_number_warning("config/sidekiq.yml", t);
   CHECK(warning.find("config/sidekiq.yml") != std::string::npos);
   CHECK(warning.find(":timeout") != std::string::npos);
