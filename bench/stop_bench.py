@@ -13,6 +13,10 @@ it alone talks through) per second per Sidekiq process, and every client's
 commands per second (INFO commandstats deltas).
 
     python3 bench/stop_bench.py --quiesce build/quiesce
+    python3 bench/stop_bench.py --sidekiq 7 --quiesce build-static/quiesce
+
+--sidekiq 7 or 8 runs Sidekiq 7.3.2 or 8.1.7 in its Debian root from
+scripts/roots, with the static quiesce (and tini) as PID 1 inside it.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ def scenarios(budget: float, timeout: int, margin: float) -> dict:
     }
 
 
-def one(name: str, sc: h.StopScenario, quiesce: str) -> dict:
-    r = h.run_stop(sc, quiesce)
+def one(name: str, sc: h.StopScenario, quiesce: str, rt: h.Runtime) -> dict:
+    r = h.run_stop(sc, quiesce, rt=rt)
     # Only a full drain says how fast quiesce noticed it; with a job cut off,
     # the exit is bound by the TERM deadline instead.
     drained = all(j.outcome == "finished" for j in r.jobs.values())
@@ -105,14 +109,24 @@ def table(rows: list, runs: int) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quiesce", default=os.environ.get("QUIESCE_BIN", str(REPO / "build" / "quiesce")))
-    ap.add_argument("--budget", type=float, default=20.0, help="B, the orchestrator's stop timeout")
+    ap.add_argument("--sidekiq", type=int, choices=h.MAJORS, default=6,
+                    help="Sidekiq major: 6 on the host, 7 and 8 in their roots")
+    ap.add_argument("--quiesce", default=os.environ.get("QUIESCE_BIN"),
+                    help="default: build/quiesce, build-static/quiesce for 7 and 8")
+    ap.add_argument("--budget", type=float,
+                    help="B, the orchestrator's stop timeout (default 10 s + two heartbeats: "
+                         "20 s on 6.x, 30 s on 7 and 8)")
     ap.add_argument("--sidekiq-timeout", type=int, default=3, help="T, sidekiq -t")
     ap.add_argument("--margin", type=float, default=2.0, help="M, --shutdown-margin")
     ap.add_argument("--runs", type=int, default=1, help="runs of every scenario per init")
     ap.add_argument("--jobs", type=int, default=3, help="stops run at the same time")
     ap.add_argument("--json", help="also write every run's numbers here")
     args = ap.parse_args()
+    rt = h.runtime(args.sidekiq)
+    if args.budget is None:
+        args.budget = 10 + 2 * rt.heartbeat_s
+    if args.quiesce is None:
+        args.quiesce = str(REPO / ("build-static" if args.sidekiq >= 7 else "build") / "quiesce")
     if not os.access(args.quiesce, os.X_OK):
         ap.error(f"{args.quiesce} is not an executable (build quiesce or pass --quiesce)")
 
@@ -124,11 +138,12 @@ def main() -> int:
                               quiesce_args=sc.quiesce_args if init == "quiesce" else [])
             work += [(name, variant)] * args.runs
 
-    print(f"stop bench: B={args.budget:g}s T={args.sidekiq_timeout}s M={args.margin:g}s, "
+    print(f"stop bench: Sidekiq {rt.version or '6 (host)'}, "
+          f"B={args.budget:g}s T={args.sidekiq_timeout}s M={args.margin:g}s, "
           f"{args.runs} run(s) each, {os.cpu_count()} CPUs, {platform.platform()}",
           file=sys.stderr)
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(one, name, sc, args.quiesce) for name, sc in work]
+        futures = [pool.submit(one, name, sc, args.quiesce, rt) for name, sc in work]
         rows = []
         for f in futures:
             row = f.result()

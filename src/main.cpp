@@ -13,6 +13,7 @@
 
 namespace {
 
+// Bad input, or quiesce cannot start: either way nothing was spawned.
 constexpr int kBadInput = 2;
 
 // Started with stdin, stdout or stderr closed (`2>&-`), the next descriptor
@@ -25,9 +26,11 @@ void hold_standard_descriptors() {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
     int null = open("/dev/null", O_RDWR);
     if (null < 0) null = open("/", O_RDONLY | O_DIRECTORY);
+    // Nothing can be logged yet, and nothing is lost: without the
+    // placeholder, quiesce runs as it would have.
     if (null >= 0 && null != fd) {
-      dup2(null, fd);
-      close(null);
+      if (dup2(null, fd) < 0) std::fprintf(stderr, "quiesce: cannot hold descriptor %d\n", fd);
+      if (close(null) != 0) std::fprintf(stderr, "quiesce: cannot close descriptor %d\n", null);
     }
   }
 }
@@ -65,12 +68,17 @@ int main(int argc, char** argv) {
   for (const auto& warning : config.warnings) {
     sink.write(quiesce::make_log(quiesce::Level::Warn, "config_warning", warning));
   }
+  // Only setup throws (the event loop cannot start): nothing runs yet, so
+  // exiting is right. Once the child runs, run() reports what throws and
+  // carries on until the child has exited.
   try {
     quiesce::Supervisor supervisor(std::move(config), sink);
     return supervisor.run();
   } catch (const std::exception& e) {
-    // Only setup throws (the event loop cannot start): nothing runs yet.
     sink.write(quiesce::make_log(quiesce::Level::Error, "startup_failed", e.what()));
-    return 1;
+  } catch (...) {
+    sink.write(quiesce::make_log(quiesce::Level::Error, "startup_failed",
+                                 "an exception that is not a std::exception"));
   }
+  return kBadInput;
 }

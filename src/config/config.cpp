@@ -449,10 +449,13 @@ bool is_section(const std::string& key) {
 // The first thing in a config file that TOML never allows (a control
 // character other than tab, a CR without LF, invalid UTF-8) or that
 // toml++ 3.3.0 cannot read safely (a non-ASCII character where it looks for
-// whitespace: outside comments and strings, or in a multi-line basic
-// string), as "LINE: problem".
+// whitespace: outside comments and strings, or in the whitespace a
+// line-ending backslash trims from a multi-line basic string), as
+// "LINE: problem". Elsewhere in strings and comments non-ASCII is fine.
 std::optional<std::string> toml_bytes_problem(std::string_view text) {
-  enum class In { Code, Comment, Basic, Literal, MultiBasic, MultiLiteral } in = In::Code;
+  // Trim: after a backslash and whitespace in a multi-line basic string,
+  // until the next character that is not whitespace.
+  enum class In { Code, Comment, Basic, Literal, MultiBasic, Trim, MultiLiteral } in = In::Code;
   std::size_t line = 1;
   bool escaped = false;
   auto run_of = [&](std::size_t i, char quote) {
@@ -479,11 +482,15 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
         ok = next >= low && next <= high;
       }
       if (!ok) return fmt::format("{}: invalid UTF-8 (byte 0x{:02x})", line, c);
-      if (in == In::Code || in == In::MultiBasic) {
+      if (in == In::Code) {
         return fmt::format(
-            "{}: non-ASCII character outside a comment or a one-line string (write it as "
+            "{}: non-ASCII character outside a comment or a string (write it as "
             "\\uXXXX in a \"string\")",
             line);
+      }
+      if (in == In::Trim) {
+        return fmt::format(
+            "{}: non-ASCII character after a line-ending backslash (write it as \\uXXXX)", line);
       }
       i += len - 1;
       escaped = false;
@@ -514,18 +521,26 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
         break;
       case In::Basic:
       case In::Literal:
-        // A string ends at its quote, or (an error toml++ reports) the line.
-        if (c == '\n' || (c == '\'' && in == In::Literal) || (c == '"' && !was_escaped)) {
+        // A string ends at its own quote, or (an error toml++ reports) the
+        // line; the other quote is text ('say "hi"').
+        if (c == '\n' || (c == '\'' && in == In::Literal) ||
+            (c == '"' && in == In::Basic && !was_escaped)) {
           in = In::Code;
         } else if (c == '\\' && in == In::Basic) {
           escaped = !was_escaped;
         }
         break;
+      case In::Trim:
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n') break;
+        in = In::MultiBasic;
+        [[fallthrough]];
       case In::MultiBasic:
       case In::MultiLiteral: {
         char quote = in == In::MultiBasic ? '"' : '\'';
         if (c == '\\' && in == In::MultiBasic) {
           escaped = !was_escaped;
+        } else if (was_escaped && (c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
+          in = In::Trim;
         } else if (c == static_cast<unsigned char>(quote) && !was_escaped) {
           // Up to five quotes close one: the first two may belong to the text.
           std::size_t n = run_of(i, quote);
@@ -681,17 +696,19 @@ std::string_view layer_name(Origin::Layer layer) {
 }
 
 MachineConfig machine_config(const Config& c) {
-  return {.process_group = c.process_group,
-          .remap_exit = c.remap_exit,
-          .rewrite = c.rewrite,
-          .warn_on_reap = c.warn_on_reap,
-          .exit_grace = c.exit_grace,
-          .drain = c.drain,
-          .command_runs_sidekiq = c.command_runs_sidekiq,
-          .sidekiq_timeout_learnable = c.sidekiq_timeout_learnable,
-          .stop_timeout = c.stop_timeout,
-          .sidekiq_timeout = c.sidekiq_timeout,
-          .shutdown_margin = c.shutdown_margin};
+  return {
+      .process_group = c.process_group,
+      .remap_exit = c.remap_exit,
+      .rewrite = c.rewrite,
+      .warn_on_reap = c.warn_on_reap,
+      .exit_grace = c.exit_grace,
+      .drain = c.drain,
+      .command_runs_sidekiq = c.command_runs_sidekiq,
+      .sidekiq_timeout_learnable = c.sidekiq_timeout_learnable,
+      .consult_redis = connects_redis_at_start(c.drain, c.command_runs_sidekiq, c.redis_url_given),
+      .stop_timeout = c.stop_timeout,
+      .sidekiq_timeout = c.sidekiq_timeout,
+      .shutdown_margin = c.shutdown_margin};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,

@@ -16,6 +16,7 @@ const char* event_name(const Fact& fact) {
           [](const fact::TermSent&) { return "term_sent"; },
           [](const fact::SidekiqTimeoutChanged&) { return "sidekiq_timeout_changed"; },
           [](const fact::DrainingMainChild&) { return "sidekiq_fallback"; },
+          [](const fact::EmbeddedSidekiq&) { return "sidekiq_embedded"; },
           [](const fact::NoSidekiq&) { return "no_sidekiq"; },
           [](const fact::SidekiqExited&) { return "child_exited"; },
           [](const fact::ProcessGone&) { return "process_gone"; },

@@ -93,12 +93,17 @@ void StopMachine::on(const ev::TimerFired& e) {
 
 void StopMachine::on(const ev::SidekiqsFound& e) {
   if (!stop_active()) return;
-  track(e.found, e.now);
-  if (phase_ == Phase::Finding) {
-    if (tracked_.empty()) return fall_back_when_nothing_found(e.now);
+  track(set_embedded_aside(e.found), e.now);
+  if (phase_ != Phase::Finding) return;
+  if (!tracked_.empty()) {
     phase_ = Phase::Draining;
     if (awaiting_timeout_.empty()) term_if_due(e.now);
+    return;
   }
+  if (!embedded_.empty()) return forward_embedded_stop();
+  // No title yet; Redis may still name a Sidekiq that is booting.
+  if (!e.complete && config_.consult_redis) return;
+  fall_back_when_nothing_found(e.now);
 }
 
 void StopMachine::on(const ev::Readings& e) {
@@ -113,7 +118,9 @@ void StopMachine::on(const ev::Readings& e) {
   }
   if (progressed) tell_progress(e.now);
   if (phase_ == Phase::Draining) check_drained(e.now);
-  if (phase_ == Phase::Draining) find_again(e.now);
+  // Until the stop ends: a supervisor may start a Sidekiq again after the
+  // TERM, and that one gets the TERM too.
+  if (phase_ == Phase::Draining || phase_ == Phase::Terminating) find_again(e.now);
   after_sidekiq_gone(e.now);
 }
 
@@ -203,6 +210,10 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
       t.identity = f.identity;
       changed = true;
     }
+    if (!f.version.empty() && t.version != f.version) {
+      t.version = f.version;
+      changed = true;
+    }
   }
   if (!changed) return;
   // Told once Sidekiq is found (the first scan answers at once), so a
@@ -233,8 +244,35 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     }
   }
   std::vector<FoundProcess> targets;
-  for (const auto& [pid, t] : tracked_) targets.push_back({pid, t.by, t.identity});
+  for (const auto& [pid, t] : tracked_)
+    targets.push_back({pid, t.by, t.identity, false, t.version});
   emit(act::Watch{std::move(targets), t0_wall_});
+}
+
+// Sidekiq embedded in another server (7.0+, info.embedded) installs no
+// signal traps: a TSTP would stop the whole server, jobs and all. Such a
+// process is left out of the drain; the server stops it on its own TERM.
+std::vector<FoundProcess> StopMachine::set_embedded_aside(const std::vector<FoundProcess>& found) {
+  std::vector<FoundProcess> workers;
+  std::vector<pid_t> fresh;
+  for (const FoundProcess& f : found) {
+    if (!f.embedded) {
+      workers.push_back(f);
+    } else if (embedded_.insert(f.pid).second) {
+      fresh.push_back(f.pid);
+    }
+  }
+  if (!fresh.empty()) tell(fact::EmbeddedSidekiq{std::move(fresh)});
+  return workers;
+}
+
+// Only embedded Sidekiqs: the stop goes on as tini would, the signal to the
+// main child, whose server stops its Sidekiq within Sidekiq's own timeout.
+void StopMachine::forward_embedded_stop() {
+  phase_ = Phase::Forwarding;
+  emit(act::CancelTimer{TimerId::Term});
+  emit(act::CancelTimer{TimerId::Kill});
+  forward(stop_signal_);
 }
 
 void StopMachine::fall_back_when_nothing_found(Instant now) {

@@ -159,6 +159,13 @@ LogLine word(const Fact& fact) {
           [&](const fact::DrainingMainChild&) {
             return line(level, fact, "no Sidekiq process title found yet: draining the main child");
           },
+          [&](const fact::EmbeddedSidekiq& e) {
+            return line(level, fact,
+                        fmt::format("Sidekiq {} runs embedded (info.embedded): no TSTP, which "
+                                    "would stop it; its server gets the stop signal",
+                                    fmt::join(e.pids, ", ")),
+                        {{"pids", e.pids}});
+          },
           [&](const fact::NoSidekiq&) {
             return line(level, fact, "no Sidekiq process found: forwarding SIGTERM to the child");
           },

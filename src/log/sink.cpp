@@ -54,8 +54,12 @@ void LogSink::write(const LogLine& line) const {
   auto ts = utc_timestamp();
   auto text = format_ == LogFormat::Json ? render_json(line, ts) : render_text(line, ts);
   // One write per line, so lines from quiesce and its child never interleave mid-line.
-  std::fwrite(text.data(), 1, text.size(), out_);
-  std::fflush(out_);
+  // A line that cannot be written (the reader of the pipe is gone, the disk
+  // is full) has nowhere else to be said: it is dropped, and the stream's
+  // error cleared so the next line is tried.
+  if (std::fwrite(text.data(), 1, text.size(), out_) != text.size() || std::fflush(out_) != 0) {
+    std::clearerr(out_);
+  }
 }
 
 void LogSink::tell(const Fact& fact) const {

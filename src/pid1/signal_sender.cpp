@@ -19,11 +19,13 @@ void deliver(pid_t target, int signo, bool list, SendReport& report) {
   }
 }
 
-std::vector<pid_t> descendants() {
+std::vector<pid_t> descendants(SendReport& report) {
   std::vector<pid_t> pids;
-  for (const auto& p : descendants_of(getpid(), scan_processes())) {
+  std::string problem;
+  for (const auto& p : descendants_of(getpid(), scan_processes("/proc", &problem))) {
     if (!p.zombie) pids.push_back(p.pid);
   }
+  if (!problem.empty()) report.failures.push_back("finding the descendants: " + problem);
   return pids;
 }
 
@@ -50,9 +52,9 @@ SendReport send_signal(const act::Signal& action, pid_t main_pid, bool list_deli
         if (kill(-1, action.signo) != 0 && errno != ESRCH) {
           report.failures.push_back(fmt::format("every process: {}", strerror(errno)));
         }
-        if (list_delivered) report.delivered = descendants();
+        if (list_delivered) report.delivered = descendants(report);
       } else {
-        for (pid_t p : descendants()) deliver(p, action.signo, list_delivered, report);
+        for (pid_t p : descendants(report)) deliver(p, action.signo, list_delivered, report);
       }
       break;
   }

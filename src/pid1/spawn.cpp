@@ -37,18 +37,30 @@ void reset_signals() {
   }
 }
 
+// "quiesce: WHAT: REASON" on stderr, as the child reports an exec failure.
+void report(const char* what, int err) {
+  write_all("quiesce: ");
+  write_all(what);
+  write_all(": ");
+  write_all(strerror(err));  // glibc's strerror is safe for known errno values
+  write_all("\n");
+}
+
 [[noreturn]] void exec_child(char* const argv[]) {
   // Both parent and child set the group, so neither can act on it first.
-  setpgid(0, 0);
+  // Failing, the child still runs, in quiesce's group: said, not fatal.
+  if (setpgid(0, 0) != 0) report("cannot give the child its own process group", errno);
   // With every signal still blocked, SIGTTOU cannot stop us here.
-  if (isatty(STDIN_FILENO)) tcsetpgrp(STDIN_FILENO, getpgrp());
+  if (isatty(STDIN_FILENO) && tcsetpgrp(STDIN_FILENO, getpgrp()) != 0) {
+    report("cannot give the child the terminal's foreground", errno);
+  }
   reset_signals();
   execvp(argv[0], argv);
   int err = errno;
   write_all("quiesce: cannot run ");
   write_all(argv[0]);
   write_all(": ");
-  write_all(strerror(err));  // glibc's strerror is safe for known errno values
+  write_all(strerror(err));
   write_all("\n");
   _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
@@ -83,7 +95,8 @@ pid_t spawn_helper(const std::vector<std::string>& argv, const std::vector<std::
   _exit(127);
 }
 
-pid_t spawn_child(const std::vector<std::string>& command) {
+pid_t spawn_child(const std::vector<std::string>& command, int* group_error) {
+  *group_error = 0;
   std::vector<char*> argv;
   argv.reserve(command.size() + 1);
   for (const auto& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
@@ -91,7 +104,11 @@ pid_t spawn_child(const std::vector<std::string>& command) {
 
   pid_t pid = fork();
   if (pid == 0) exec_child(argv.data());
-  if (pid > 0) setpgid(pid, pid);  // EACCES once the child has exec'd: harmless
+  // EACCES once the child has exec'd, ESRCH once it has exited: it set its
+  // group itself, or is gone. Anything else is for the caller to say.
+  if (pid > 0 && setpgid(pid, pid) != 0 && errno != EACCES && errno != ESRCH) {
+    *group_error = errno;
+  }
   return pid;
 }
 

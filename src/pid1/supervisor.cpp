@@ -35,7 +35,9 @@ WallSeconds wall_now() {
 
 std::string container_hostname() {
   // Sidekiq names itself by DYNO when set, else by the host name.
-  if (const char* dyno = std::getenv("DYNO"); dyno && *dyno) return dyno;
+  // Ruby's `ENV["DYNO"] || hostname` keeps an empty DYNO: the host part is
+  // then empty too.
+  if (const char* dyno = std::getenv("DYNO")) return dyno;
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "";
   return buf;
@@ -108,8 +110,7 @@ bool Supervisor::open_signal_fd() {
   }
   if (int rc = uv_poll_init(&loop_, &signal_poll_, signal_fd_); rc != 0) {
     log(Level::Error, "signalfd_failed", fmt::format("cannot watch signals: {}", uv_strerror(rc)));
-    close(signal_fd_);
-    signal_fd_ = -1;
+    close_signal_fd();
     return false;
   }
   signal_poll_.data = this;
@@ -122,6 +123,16 @@ bool Supervisor::open_signal_fd() {
     return false;
   }
   return true;
+}
+
+// Nothing is written through the signalfd, so a failed close loses nothing;
+// it is still said, as every failed call is.
+void Supervisor::close_signal_fd() {
+  if (close(signal_fd_) != 0) {
+    log(Level::Warn, "close_failed",
+        fmt::format("closing the signal descriptor: {}", strerror(errno)));
+  }
+  signal_fd_ = -1;
 }
 
 void Supervisor::on_signal_fd(int status) {
@@ -201,33 +212,52 @@ int Supervisor::run() {
     return 1;
   }
   if (!open_signal_fd()) return 1;
-  main_pid_ = spawn_child(config_.command);
+  int group_error = 0;
+  main_pid_ = spawn_child(config_.command, &group_error);
   if (main_pid_ < 0) {
     log(Level::Error, "spawn_failed", fmt::format("cannot fork: {}", strerror(errno)));
     return 1;
+  }
+  if (group_error != 0) {
+    log(Level::Warn, "setpgid_failed",
+        fmt::format("cannot put pid {} in its own process group: {}", main_pid_,
+                    strerror(group_error)));
   }
   sink_.write(
       make_log(Level::Info, "spawned",
                fmt::format("started {} as pid {}", fmt::join(config_.command, " "), main_pid_),
                {{"pid", main_pid_}}));
-  post(ev::Started{now(), main_pid_});
-
+  // From here the child runs: nothing may end quiesce before it has exited
+  // and been reaped, so whatever throws is reported and the rest goes on.
+  uv::guard("starting the stop", [&] { post(ev::Started{now(), main_pid_}); });
   // The timeout in a sidekiq.yml with ERB: Ruby says what it is, in the
   // background, with the environment the main child has (quiesce's own).
-  ruby_ = find_ruby([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
-  if (config_.sidekiq_timeout_learnable && !config_.sidekiq_yml_erb.empty() && ruby_) {
-    evaluate_erb(0, config_.sidekiq_yml_erb, config_.sidekiq_yml_erb, config_.sidekiq_environment,
-                 own_environment(), ".");
-  }
+  uv::guard("evaluating sidekiq.yml's ERB", [&] {
+    ruby_ = find_ruby([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+    if (config_.sidekiq_timeout_learnable && !config_.sidekiq_yml_erb.empty() && ruby_) {
+      evaluate_erb(0, config_.sidekiq_yml_erb, config_.sidekiq_yml_erb, config_.sidekiq_environment,
+                   own_environment(), ".");
+    }
+  });
   if (config_.drain != DrainMode::Never) {
-    start_redis(connects_redis_at_start(config_.drain, config_.command_runs_sidekiq,
-                                        config_.redis_url_given));
+    uv::guard("starting the Redis client", [&] {
+      start_redis(connects_redis_at_start(config_.drain, config_.command_runs_sidekiq,
+                                          config_.redis_url_given));
+    });
   }
   // A child that exited already is reaped now, not on the loop's first turn;
   // its SIGCHLD waits in the signalfd either way.
-  reap();
-  if (!exit_code_) uv_run(&loop_, UV_RUN_DEFAULT);
-  close_everything();
+  uv::guard("reaping children", [&] { reap(); });
+  // Each callback is guarded on its own; should anything still unwind out of
+  // the loop, the loop runs again.
+  bool unwound = true;
+  while (!exit_code_ && unwound) {
+    uv::guard("the event loop", [&] {
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      unwound = false;
+    });
+  }
+  uv::guard("closing down", [&] { close_everything(); });
   return exit_code_.value_or(1);
 }
 
@@ -244,15 +274,29 @@ void Supervisor::close_everything() {
   if (signal_fd_ >= 0) uv_close(reinterpret_cast<uv_handle_t*>(&signal_poll_), nullptr);
 
   bool gave_up = false;
-  uv_timer_init(&loop_, &close_limit_);
+  // Without its time limit, closing down is not waited for at all: the exit
+  // status must not hang on a name lookup.
+  if (int rc = uv_timer_init(&loop_, &close_limit_); rc != 0) {
+    log(Level::Error, "exit_unclean",
+        fmt::format("cannot time the close: {}; not waiting for it", uv_strerror(rc)));
+    if (signal_fd_ >= 0) close_signal_fd();
+    return;
+  }
   close_limit_.data = &gave_up;
-  uv_timer_start(
-      &close_limit_,
-      [](uv_timer_t* t) {
-        *static_cast<bool*>(t->data) = true;
-        uv_stop(t->loop);
-      },
-      kCloseLimitMs, 0);
+  if (int rc = uv_timer_start(
+          &close_limit_,
+          [](uv_timer_t* t) {
+            *static_cast<bool*>(t->data) = true;
+            uv_stop(t->loop);
+          },
+          kCloseLimitMs, 0);
+      rc != 0) {
+    log(Level::Error, "exit_unclean",
+        fmt::format("cannot time the close: {}; not waiting for it", uv_strerror(rc)));
+    uv_close(reinterpret_cast<uv_handle_t*>(&close_limit_), nullptr);
+    if (signal_fd_ >= 0) close_signal_fd();
+    return;
+  }
   uv_unref(reinterpret_cast<uv_handle_t*>(&close_limit_));  // only the others keep the loop alive
   // An Exit decided before the loop ever ran left uv_stop()'s flag set; the
   // first uv_run only clears it.
@@ -263,9 +307,12 @@ void Supervisor::close_everything() {
     log(Level::Debug, "exit_unclean", "a Redis name lookup is still running: not waiting for it");
   } else {
     uv_run(&loop_, UV_RUN_NOWAIT);
-    uv_loop_close(&loop_);
+    if (int rc = uv_loop_close(&loop_); rc != 0) {
+      log(Level::Debug, "exit_unclean",
+          fmt::format("the event loop still holds handles at exit: {}", uv_strerror(rc)));
+    }
   }
-  if (signal_fd_ >= 0) close(signal_fd_);
+  if (signal_fd_ >= 0) close_signal_fd();
 }
 
 void Supervisor::reap() {
@@ -343,10 +390,11 @@ void Supervisor::carry_out(const act::FindSidekiqs& a) {
     post(ev::SidekiqsFound{now(), {}});
     return;
   }
-  post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid())});
+  post(ev::SidekiqsFound{now(), probe_->find_by_title(getpid()), !a.in_redis});
   if (!a.in_redis) return;
+  // Posted even when empty: the machine may be waiting for this answer.
   probe_->find_in_redis(getpid(), [this](std::vector<FoundProcess> found) {
-    if (!found.empty()) post(ev::SidekiqsFound{now(), std::move(found)});
+    post(ev::SidekiqsFound{now(), std::move(found), true});
   });
 }
 

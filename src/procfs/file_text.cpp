@@ -13,14 +13,21 @@ namespace {
 // Up to max_bytes + 1 bytes of a regular file, so a caller can tell "longer
 // than max_bytes" apart. O_NONBLOCK: opening a FIFO for reading would block
 // until a writer came; O_NOCTTY: a terminal never becomes quiesce's.
-std::optional<std::string> read_regular(const std::string& path, std::size_t max_bytes) {
+// A head is wanted of files of any length: st_size then rules nothing out.
+// A failed close(2) of a descriptor only read from loses nothing: it is not
+// reported.
+enum class Whole { Required, HeadOnly };
+
+std::optional<std::string> read_regular(const std::string& path, std::size_t max_bytes,
+                                        Whole whole) {
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0) return std::nullopt;
   struct stat st {};
   // /proc files report a size of 0: st_size only rules out what is surely
   // too long; the bytes read are what count.
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-      static_cast<unsigned long long>(st.st_size) > max_bytes + 1ULL) {
+      (whole == Whole::Required &&
+       static_cast<unsigned long long>(st.st_size) > max_bytes + 1ULL)) {
     close(fd);
     return std::nullopt;
   }
@@ -45,13 +52,13 @@ std::optional<std::string> read_regular(const std::string& path, std::size_t max
 }  // namespace
 
 std::optional<std::string> read_file_text(const std::string& path, std::size_t max_bytes) {
-  auto text = read_regular(path, max_bytes);
+  auto text = read_regular(path, max_bytes, Whole::Required);
   if (text && text->size() > max_bytes) return std::nullopt;
   return text;
 }
 
 std::optional<std::string> read_file_head(const std::string& path, std::size_t max_bytes) {
-  auto text = read_regular(path, max_bytes);
+  auto text = read_regular(path, max_bytes, Whole::HeadOnly);
   if (text && text->size() > max_bytes) text->resize(max_bytes);
   return text;
 }

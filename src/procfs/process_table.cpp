@@ -1,9 +1,12 @@
 #include "quiesce/procfs/process_table.hpp"
 
 #include <dirent.h>
+#include <fmt/format.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <map>
 #include <set>
@@ -65,6 +68,24 @@ std::optional<ProcessInfo> read_one(pid_t pid, const std::string& proc_root, lon
   return info;
 }
 
+// Clock ticks per second for /proc's start times. sysconf cannot fail for
+// _SC_CLK_TCK on Linux; were it to, the kernel's USER_HZ, 100 on every
+// architecture, is what /proc counts in, and the failure is said.
+long clock_ticks(std::string* problem) {
+  errno = 0;
+  long ticks = sysconf(_SC_CLK_TCK);
+  if (ticks > 0) return ticks;
+  if (problem) {
+    *problem = fmt::format("sysconf(_SC_CLK_TCK) failed ({}): counting 100 ticks a second",
+                           errno ? strerror(errno) : "no value");
+  }
+  return 100;
+}
+
+void say(std::string* problem, std::string what) {
+  if (problem && problem->empty()) *problem = std::move(what);
+}
+
 }  // namespace
 
 std::optional<StatFields> parse_stat(const std::string& stat) {
@@ -87,21 +108,34 @@ std::optional<StatFields> parse_stat(const std::string& stat) {
   return fields;
 }
 
-std::vector<ProcessInfo> scan_processes(const std::string& proc_root) {
+std::vector<ProcessInfo> scan_processes(const std::string& proc_root, std::string* problem) {
+  if (problem) problem->clear();
   std::vector<ProcessInfo> table;
   auto btime = boot_time(proc_root);
-  DIR* dir = opendir(proc_root.c_str());
-  if (!btime || !dir) {
-    if (dir) closedir(dir);
+  if (!btime) {
+    say(problem, fmt::format("no boot time (btime) in {}/stat", proc_root));
     return table;
   }
-  const long ticks = sysconf(_SC_CLK_TCK);
-  while (dirent* entry = readdir(dir)) {
+  DIR* dir = opendir(proc_root.c_str());
+  if (!dir) {
+    say(problem, fmt::format("cannot list {}: {}", proc_root, strerror(errno)));
+    return table;
+  }
+  const long ticks = clock_ticks(problem);
+  for (;;) {
+    errno = 0;
+    dirent* entry = readdir(dir);
+    if (!entry) {
+      if (errno != 0) say(problem, fmt::format("listing {}: {}", proc_root, strerror(errno)));
+      break;
+    }
     auto pid = parse_pid(entry->d_name);
     if (!pid) continue;
     if (auto info = read_one(*pid, proc_root, *btime, ticks)) table.push_back(std::move(*info));
   }
-  closedir(dir);
+  if (closedir(dir) != 0) {
+    say(problem, fmt::format("closing the listing of {}: {}", proc_root, strerror(errno)));
+  }
   return table;
 }
 
@@ -125,10 +159,13 @@ std::vector<ProcessInfo> descendants_of(pid_t root, const std::vector<ProcessInf
   return found;
 }
 
-std::optional<ProcessInfo> read_process(pid_t pid, const std::string& proc_root) {
+std::optional<ProcessInfo> read_process(pid_t pid, const std::string& proc_root,
+                                        std::string* problem) {
+  if (problem) problem->clear();
   auto btime = boot_time(proc_root);
+  if (!btime) say(problem, fmt::format("no boot time (btime) in {}/stat", proc_root));
   if (!btime || pid <= 0) return std::nullopt;
-  return read_one(pid, proc_root, *btime, sysconf(_SC_CLK_TCK));
+  return read_one(pid, proc_root, *btime, clock_ticks(problem));
 }
 
 }  // namespace quiesce

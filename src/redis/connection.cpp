@@ -51,7 +51,11 @@ std::variant<Connection*, std::string> Connection::open_tcp(Setup setup,
     return error;
   }
   self->handle()->data = self;
-  uv_tcp_nodelay(&self->socket_.tcp, 1);
+  // Without it a pipeline's replies may wait on Nagle's 40 ms: slower, not
+  // wrong, so the connection goes on, and the failure is said.
+  if (int rc = uv_tcp_nodelay(&self->socket_.tcp, 1); rc != 0) {
+    uv::report_fault("TCP_NODELAY on the socket to " + self->peer_, uv_error(rc));
+  }
   int rc = uv_tcp_connect(&self->connect_req_, &self->socket_.tcp,
                           reinterpret_cast<const sockaddr*>(&addr), on_connected);
   if (rc != 0) {
@@ -159,7 +163,10 @@ void Connection::received(const char* data, std::size_t size) {
     parse(data, size);
     return;
   }
-  tls_->feed(data, size);
+  if (auto error = tls_->feed(data, size)) {
+    fail("connection to " + peer_ + ": " + *error);
+    return;
+  }
   if (handshaking_ && !advance_handshake()) return;
   if (handshaking_) return;
   std::string plain;
@@ -196,7 +203,8 @@ std::optional<std::string> Connection::send(std::string_view plain) {
 }
 
 std::optional<std::string> Connection::flush_tls() {
-  std::string bytes = tls_->take_output();
+  std::string bytes;
+  if (auto error = tls_->take_output(bytes)) return "connection to " + peer_ + ": " + *error;
   if (bytes.empty()) return std::nullopt;
   return write_raw(std::move(bytes));
 }

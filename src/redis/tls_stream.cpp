@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 
 namespace quiesce::redis {
@@ -60,7 +61,10 @@ std::variant<std::shared_ptr<TlsContext>, std::string> TlsContext::create(
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   if (!ctx) return "redis: TLS setup failed: " + take_openssl_error();
   std::shared_ptr<TlsContext> context(new TlsContext(ctx, verify));
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // Never silently allow a protocol older than TLS 1.2.
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+    return "redis: TLS setup failed: cannot require TLS 1.2 or later: " + take_openssl_error();
+  }
   if (!verify) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
     return context;
@@ -123,14 +127,18 @@ TlsStream::~TlsStream() {
   SSL_free(ssl_);
 }
 
-void TlsStream::feed(const char* data, std::size_t size) {
+std::optional<std::string> TlsStream::feed(const char* data, std::size_t size) {
   while (size > 0) {
     int chunk = size > INT_MAX ? INT_MAX : static_cast<int>(size);
+    ERR_clear_error();
     int written = BIO_write(SSL_get_rbio(ssl_), data, chunk);
-    if (written <= 0) return;
+    // A memory BIO takes everything unless out of memory; bytes dropped
+    // would corrupt the stream, so the connection must end.
+    if (written <= 0) return "TLS error: cannot take received bytes: " + take_openssl_error();
     data += written;
     size -= static_cast<std::size_t>(written);
   }
+  return std::nullopt;
 }
 
 TlsStream::Progress TlsStream::handshake() {
@@ -170,13 +178,19 @@ std::optional<std::string> TlsStream::write(std::string_view plain) {
   return std::nullopt;
 }
 
-std::string TlsStream::take_output() {
+std::optional<std::string> TlsStream::take_output(std::string& bytes) {
   BIO* out = SSL_get_wbio(ssl_);
-  std::string bytes(BIO_ctrl_pending(out), '\0');
-  if (bytes.empty()) return bytes;
+  std::size_t pending = BIO_ctrl_pending(out);
+  bytes.assign(std::min<std::size_t>(pending, INT_MAX), '\0');
+  if (bytes.empty()) return std::nullopt;
+  ERR_clear_error();
   int got = BIO_read(out, bytes.data(), static_cast<int>(bytes.size()));
-  bytes.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
-  return bytes;
+  if (got <= 0) {
+    bytes.clear();
+    return "TLS error: cannot take bytes to send: " + take_openssl_error();
+  }
+  bytes.resize(static_cast<std::size_t>(got));
+  return std::nullopt;
 }
 
 std::string TlsStream::describe_failure(int ret) {

@@ -1,5 +1,7 @@
 #include "quiesce/sidekiq/drain_probe.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -21,13 +23,32 @@ std::string failure_of(const redis::PipelineResult& result) {
   return "unexpected number of replies";
 }
 
-std::vector<ProcessInfo> live_descendants(pid_t root) {
-  auto under = descendants_of(root, scan_processes());
+}  // namespace
+
+std::vector<ProcessInfo> DrainProbe::live_descendants(pid_t root) const {
+  std::string problem;
+  auto under = descendants_of(root, scan_processes("/proc", &problem));
+  note_procfs(problem);
   std::erase_if(under, [](const ProcessInfo& p) { return p.zombie; });
   return under;
 }
 
-}  // namespace
+std::optional<ProcessInfo> DrainProbe::read_target(pid_t pid) const {
+  std::string problem;
+  auto info = read_process(pid, "/proc", &problem);
+  note_procfs(problem);
+  return info;
+}
+
+// Said when it starts and when it changes, not at every poll.
+void DrainProbe::note_procfs(const std::string& problem) const {
+  if (problem == procfs_problem_) return;
+  procfs_problem_ = problem;
+  if (!problem.empty() && log_) {
+    log_(make_log(Level::Error, "procfs_failed", "reading /proc: " + problem,
+                  {{"problem", problem}}));
+  }
+}
 
 DrainProbe::DrainProbe(uv_loop_t* loop, redis::Client* client, ProbeOptions options, LogFn log,
                        std::function<WallSeconds()> wall_clock)
@@ -52,22 +73,23 @@ std::vector<FoundProcess> DrainProbe::find_by_title(pid_t root) {
 
 void DrainProbe::find_in_redis(pid_t root, FoundFn done) {
   std::vector<pid_t> pids;
-  std::vector<WallSeconds> starts;
+  std::vector<sidekiq::LocalProcess> locals;
   if (client_) {
     for (const ProcessInfo& p : live_descendants(root)) {
       pids.push_back(p.pid);
-      starts.push_back(p.started);
+      locals.push_back(sidekiq::LocalProcess{p.started, parse_sidekiq_title(p.cmdline)});
     }
   }
   if (pids.empty()) {
     deferred_.post([done = std::move(done)] { done({}); });
     return;
   }
-  discover(std::move(pids), std::move(starts), std::move(done));
+  discover(std::move(pids), std::move(locals), std::move(done));
 }
 
-void DrainProbe::discover(std::vector<pid_t> pids, std::vector<WallSeconds> starts, FoundFn done) {
-  auto on_members = [this, pids, starts, done](redis::PipelineResult result) {
+void DrainProbe::discover(std::vector<pid_t> pids, std::vector<sidekiq::LocalProcess> locals,
+                          FoundFn done) {
+  auto on_members = [this, pids, locals, done](redis::PipelineResult result) {
     const redis::Replies* replies = replies_of(result, 1);
     if (!replies) {
       log_redis_failure("discovery", failure_of(result));
@@ -78,26 +100,25 @@ void DrainProbe::discover(std::vector<pid_t> pids, std::vector<WallSeconds> star
     if (candidates.empty()) return done({});
     std::vector<redis::Command> commands;
     for (const std::string& id : candidates) commands.push_back(sidekiq::identity_info_command(id));
-    auto on_infos = [this, pids, starts, done, candidates](redis::PipelineResult infos) {
+    auto on_infos = [this, pids, locals, done, candidates](redis::PipelineResult infos) {
       const redis::Replies* replies = replies_of(infos, candidates.size());
       if (!replies) {
         log_redis_failure("discovery", failure_of(infos));
         return done({});
       }
-      std::vector<FoundProcess> found;
+      std::vector<FoundProcess> accepted;
       const WallSeconds now = wall_clock_();
       for (std::size_t i = 0; i < candidates.size(); ++i) {
         auto id = sidekiq::parse_identity(candidates[i]);
         auto at = id ? std::find(pids.begin(), pids.end(), id->pid) : pids.end();
         if (at == pids.end()) continue;
-        auto accepted =
-            sidekiq::accept_identity(candidates[i], (*replies)[i], starts[at - pids.begin()], now);
-        // One identity per process: a second live one for the same pid
-        // cannot be told apart, so the first is kept.
-        bool seen = std::any_of(found.begin(), found.end(),
-                                [&](const FoundProcess& f) { return f.pid == id->pid; });
-        if (accepted && !seen) found.push_back(std::move(*accepted));
+        auto one =
+            sidekiq::accept_identity(candidates[i], (*replies)[i], locals[at - pids.begin()], now);
+        if (one) accepted.push_back(std::move(*one));
       }
+      std::vector<pid_t> ambiguous;
+      auto found = sidekiq::one_identity_each(accepted, &ambiguous);
+      for (pid_t pid : ambiguous) log_ambiguous(pid, accepted);
       done(std::move(found));
     };
     client_->pipeline(std::move(commands), guarded(Scope::Discovery, std::move(on_infos)));
@@ -111,9 +132,12 @@ void DrainProbe::watch(std::vector<FoundProcess> targets, ReadingsFn on_readings
   work_.clear();
   targets_.clear();
   for (FoundProcess& found : targets) {
-    auto info = read_process(found.pid);
+    auto info = read_target(found.pid);
     std::optional<WallSeconds> started;
     if (info && !info->zombie) started = info->started;
+    if (found.version.empty() && info) {
+      if (auto title = parse_sidekiq_title(info->cmdline)) found.version = title->version;
+    }
     targets_.push_back(Target{std::move(found), started});
   }
   on_readings_ = std::move(on_readings);
@@ -162,7 +186,7 @@ void DrainProbe::poll() {
 ProcessReading DrainProbe::local_reading(const Target& target) const {
   ProcessReading reading;
   reading.pid = target.found.pid;
-  auto info = target.started ? read_process(target.found.pid) : std::nullopt;
+  auto info = target.started ? read_target(target.found.pid) : std::nullopt;
   reading.alive =
       info && !info->zombie && std::abs(info->started - *target.started) <= kStartTimeSlackSeconds;
   if (reading.alive) reading.title = parse_sidekiq_title(info->cmdline);
@@ -198,31 +222,45 @@ void DrainProbe::on_heartbeats(std::uint64_t seq, std::vector<std::string> ident
 void DrainProbe::fetch_work(std::uint64_t seq, std::vector<std::string> identities,
                             Heartbeats beats, std::vector<std::size_t> stale) {
   std::vector<redis::Command> commands;
+  std::vector<std::size_t> per_identity;  // how many of the commands are each one's
   for (std::size_t i : stale) {
-    for (redis::Command& c : sidekiq::work_commands(identities[i]))
-      commands.push_back(std::move(c));
+    auto mine = sidekiq::work_commands(identities[i], version_of(identities[i]));
+    per_identity.push_back(mine.size());
+    for (redis::Command& c : mine) commands.push_back(std::move(c));
   }
   const std::size_t expected = commands.size();
-  auto on_work = [this, seq, identities, beats, stale, expected](redis::PipelineResult result) {
+  auto on_work = [this, seq, identities, beats, stale, expected,
+                  per_identity](redis::PipelineResult result) {
     const redis::Replies* replies = replies_of(result, expected);
     if (!replies) log_redis_failure("poll", failure_of(result));
+    std::size_t next = 0;
     for (std::size_t k = 0; replies && k < stale.size(); ++k) {
-      // Only one of <id>:work and <id>:workers is written, by version.
+      // With the version unknown both keys are read; only one is written.
       std::vector<std::string> skipped;
-      auto jobs = sidekiq::parse_work((*replies)[2 * k], &skipped);
-      auto older = sidekiq::parse_work((*replies)[2 * k + 1], &skipped);
-      jobs.insert(jobs.end(), older.begin(), older.end());
+      std::vector<sidekiq::RunningJob> jobs;
+      for (std::size_t n = 0; n < per_identity[k]; ++n, ++next) {
+        auto some = sidekiq::parse_work((*replies)[next], &skipped);
+        jobs.insert(jobs.end(), some.begin(), some.end());
+      }
       for (const std::string& why : skipped) {
         if (!log_) break;
         log_(make_log(Level::Warn, "redis_entry_skipped",
                       "Sidekiq work entry of " + identities[stale[k]] + " skipped: " + why,
                       {{"identity", identities[stale[k]]}, {"problem", why}}));
       }
-      work_.store(identities[stale[k]], beats[stale[k]]->beat, std::move(jobs));
+      work_.store(identities[stale[k]], beats[stale[k]]->beat, std::move(jobs),
+                  beats[stale[k]]->busy);
     }
     finish_poll(seq, identities, beats);
   };
   client_->pipeline(std::move(commands), guarded(Scope::Poll, std::move(on_work)));
+}
+
+std::string DrainProbe::version_of(const std::string& identity) const {
+  for (const Target& target : targets_) {
+    if (target.found.identity == identity) return target.found.version;
+  }
+  return {};
 }
 
 void DrainProbe::finish_poll(std::uint64_t seq, const std::vector<std::string>& identities,
@@ -248,6 +286,20 @@ void DrainProbe::deliver(std::vector<ProcessReading> readings) {
   // The callback may call watch() or stop(), which replace on_readings_.
   ReadingsFn callback = on_readings_;
   if (callback) callback(std::move(readings));
+}
+
+void DrainProbe::log_ambiguous(pid_t pid, const std::vector<FoundProcess>& accepted) {
+  if (!log_ || !ambiguous_logged_.insert(pid).second) return;
+  std::vector<std::string> identities;
+  for (const FoundProcess& f : accepted) {
+    if (f.pid == pid) identities.push_back(f.identity);
+  }
+  log_(make_log(Level::Warn, "identity_ambiguous",
+                fmt::format("Sidekiq {} matches {} live identities ({}): another container with "
+                            "this host name runs a Sidekiq with the same pid; it is judged by its "
+                            "title alone",
+                            pid, identities.size(), fmt::join(identities, ", ")),
+                {{"pid", pid}, {"identities", identities}}));
 }
 
 void DrainProbe::log_redis_failure(const std::string& during, const std::string& error) {

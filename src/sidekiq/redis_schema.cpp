@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <variant>
 
@@ -156,13 +158,62 @@ std::variant<RunningJob, std::string> running_job(std::string_view value) {
   return running;
 }
 
+// Words separated by single spaces, as the title shows a tag.
+std::string single_spaced(std::string_view text) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    std::size_t start = i;
+    while (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start) break;
+    if (!out.empty()) out += ' ';
+    out.append(text.substr(start, i - start));
+  }
+  return out;
+}
+
+// The title and the identity describe one process only when they show the
+// same tag and the same total concurrency: info.concurrency up to 8.1.1,
+// the hash's own concurrency field from 8.1.2. Either missing proves
+// nothing.
+bool agrees_with_title(const json& info, const redis::Reply* hash_concurrency,
+                       const TitleReading& title) {
+  if (auto tag = info.find("tag"); tag != info.end() && tag->is_string()) {
+    if (single_spaced(tag->get_ref<const std::string&>()) != title.tag) return false;
+  }
+  std::optional<double> concurrency = json_number(info, "concurrency");
+  if (hash_concurrency) {
+    if (auto text = text_of(*hash_concurrency)) {
+      if (auto value = to_double(*text)) concurrency = value;
+    }
+  }
+  return !concurrency || *concurrency == title.concurrency;
+}
+
+// "6.4.1" < "6.4.2"; "7.0.0.beta1" compares by its numbers.
+bool version_before(std::string_view version, std::initializer_list<int> than) {
+  std::size_t i = 0;
+  for (int want : than) {
+    int have = 0;
+    auto [end, ec] = std::from_chars(version.data() + i, version.data() + version.size(), have);
+    if (ec != std::errc{}) return false;
+    if (have != want) return have < want;
+    i = static_cast<std::size_t>(end - version.data());
+    if (i < version.size() && version[i] == '.') ++i;
+    if (i >= version.size()) return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<Identity> parse_identity(std::string_view identity) {
   auto last = identity.rfind(':');
   if (last == std::string_view::npos || last == 0) return std::nullopt;
+  // The host part may be empty: DYNO="" (Ruby's `||` keeps an empty string).
   auto middle = identity.rfind(':', last - 1);
-  if (middle == std::string_view::npos || middle == 0) return std::nullopt;
+  if (middle == std::string_view::npos) return std::nullopt;
   Identity parsed;
   parsed.hostname = std::string(identity.substr(0, middle));
   parsed.nonce = std::string(identity.substr(last + 1));
@@ -199,12 +250,19 @@ std::vector<std::string> candidate_identities(const std::vector<std::string>& me
 }
 
 redis::Command identity_info_command(const std::string& identity) {
-  return {"HMGET", identity, "info", "beat"};
+  return {"HMGET", identity, "info", "beat", "concurrency"};
 }
 
 std::optional<FoundProcess> accept_identity(const std::string& identity,
                                             const redis::Reply& info_reply,
                                             WallSeconds process_started, WallSeconds now) {
+  return accept_identity(identity, info_reply, LocalProcess{process_started, std::nullopt}, now);
+}
+
+std::optional<FoundProcess> accept_identity(const std::string& identity,
+                                            const redis::Reply& info_reply,
+                                            const LocalProcess& process, WallSeconds now) {
+  const WallSeconds process_started = process.started;
   auto id = parse_identity(identity);
   const redis::Reply* info_field = element(info_reply, 0);
   if (!id || !info_field) return std::nullopt;
@@ -221,15 +279,45 @@ std::optional<FoundProcess> accept_identity(const std::string& identity,
   if (auto pid = json_number(info, "pid"); pid && *pid != id->pid) return std::nullopt;
   auto beat = beat_of(element(info_reply, 1));
   if (!beat || std::abs(now - *beat) > kBeatFreshSeconds) return std::nullopt;
-  return FoundProcess{id->pid, FoundBy::Redis, identity};
+  if (process.title && !agrees_with_title(info, element(info_reply, 2), *process.title)) {
+    return std::nullopt;
+  }
+  FoundProcess found{id->pid, FoundBy::Redis, identity};
+  auto embedded = info.find("embedded");
+  found.embedded = embedded != info.end() && embedded->is_boolean() && embedded->get<bool>();
+  found.version = json_string(info, "version");  // 7.0+
+  if (found.version.empty() && process.title) found.version = process.title->version;
+  return found;
+}
+
+std::vector<FoundProcess> one_identity_each(const std::vector<FoundProcess>& accepted,
+                                            std::vector<pid_t>* ambiguous) {
+  std::vector<FoundProcess> chosen;
+  for (const FoundProcess& f : accepted) {
+    auto same_pid = [&](const FoundProcess& o) { return o.pid == f.pid; };
+    auto count = std::count_if(accepted.begin(), accepted.end(), [&](const FoundProcess& o) {
+      return o.pid == f.pid && o.identity != f.identity;
+    });
+    if (count == 0) {
+      if (std::none_of(chosen.begin(), chosen.end(), same_pid)) chosen.push_back(f);
+    } else if (ambiguous &&
+               std::find(ambiguous->begin(), ambiguous->end(), f.pid) == ambiguous->end()) {
+      ambiguous->push_back(f.pid);
+    }
+  }
+  return chosen;
 }
 
 redis::Command heartbeat_command(const std::string& identity) {
   return {"HMGET", identity, "beat", "quiet", "busy"};
 }
 
-std::vector<redis::Command> work_commands(const std::string& identity) {
-  return {{"HGETALL", identity + ":work"}, {"HGETALL", identity + ":workers"}};
+std::vector<redis::Command> work_commands(const std::string& identity, std::string_view version) {
+  if (version.empty()) {
+    return {{"HGETALL", identity + ":work"}, {"HGETALL", identity + ":workers"}};
+  }
+  if (version_before(version, {6, 4, 2})) return {{"HGETALL", identity + ":workers"}};
+  return {{"HGETALL", identity + ":work"}};
 }
 
 std::optional<HeartbeatReading> parse_heartbeat(const std::string& identity,
@@ -289,11 +377,13 @@ std::vector<InFlightJob> in_flight(const std::vector<RunningJob>& jobs, WallSeco
 
 bool WorkCache::needs_refresh(const std::string& identity, WallSeconds beat) const {
   auto it = entries_.find(identity);
-  return it == entries_.end() || it->second.beat != beat;
+  return it == entries_.end() || it->second.beat != beat || !it->second.complete;
 }
 
-void WorkCache::store(const std::string& identity, WallSeconds beat, std::vector<RunningJob> jobs) {
-  entries_[identity] = Entry{beat, std::move(jobs)};
+void WorkCache::store(const std::string& identity, WallSeconds beat, std::vector<RunningJob> jobs,
+                      int busy) {
+  bool complete = !(jobs.empty() && busy > 0);
+  entries_[identity] = Entry{beat, std::move(jobs), complete};
 }
 
 std::vector<InFlightJob> WorkCache::jobs(const std::string& identity, WallSeconds now) const {

@@ -61,6 +61,10 @@ std::optional<TitleReading> parse_sidekiq_title(std::string_view cmdline) {
     if (!busy || !concurrency) continue;
     TitleReading reading;
     reading.version = std::string(words[1]);
+    for (std::size_t w = 2; w + 3 < k; ++w) {
+      if (!reading.tag.empty()) reading.tag += ' ';
+      reading.tag += words[w];
+    }
     reading.busy = *busy;
     reading.concurrency = *concurrency;
     reading.stopping = k + 1 < words.size() && words[k + 1] == "stopping";

@@ -16,8 +16,9 @@ std::uint64_t millis(Duration d) {
 
 Timer* Timer::open(uv_loop_t* loop, std::string_view name, std::shared_ptr<void> keepalive) {
   auto* self = new Timer;
-  // uv_timer_init only records the loop: it cannot fail.
-  uv_timer_init(loop, &self->timer_);
+  // uv_timer_init only records the loop, and libuv has it return 0 always;
+  // were that to change, the timer's first start reports it.
+  if (int rc = uv_timer_init(loop, &self->timer_); rc != 0) report_fault(name, uv_strerror(rc));
   self->timer_.data = self;
   self->name_ = name;
   self->keepalive_ = std::move(keepalive);

@@ -13,16 +13,16 @@
 static int die_of(int sig) {
   // No core files from the signals whose default action dumps core.
   struct rlimit none = {0, 0};
-  setrlimit(RLIMIT_CORE, &none);
+  if (setrlimit(RLIMIT_CORE, &none) != 0) perror("exitwith: setrlimit");
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
-  sigaction(sig, &dfl, NULL);
+  if (sigaction(sig, &dfl, NULL) != 0) perror("exitwith: sigaction");
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  sigprocmask(SIG_UNBLOCK, &set, NULL);
-  kill(getpid(), sig);
+  if (sigprocmask(SIG_UNBLOCK, &set, NULL) != 0) perror("exitwith: sigprocmask");
+  if (kill(getpid(), sig) != 0) perror("exitwith: kill");
   fprintf(stderr, "exitwith: still alive after signal %d\n", sig);
   return 99;
 }

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       return 4;
     }
     if (grandchild == 0) {
-      close(p[1]);
+      if (close(p[1]) != 0) perror("sigecho: close");
       snprintf(ready, sizeof ready, "ready %d", (int)getpid());
       say("grandchild", ready);
       echo_loop("grandchild", sfd, p[0]);
@@ -109,14 +109,14 @@ int main(int argc, char** argv) {
       say("grandchild", "bye");
       _exit(0);
     }
-    close(p[0]);
+    if (close(p[0]) != 0) perror("sigecho: close");
     to_grandchild = p[1];
   }
 
   say("child", ready);
   echo_loop("child", sfd, STDIN_FILENO);
   if (group) {
-    close(to_grandchild);
+    if (close(to_grandchild) != 0) perror("sigecho: close");
     while (waitpid(grandchild, NULL, 0) < 0 && errno == EINTR) {
     }
   }

@@ -23,7 +23,7 @@ static void note(const char* what) {
   char line[64];
   int n = snprintf(line, sizeof line, "%s\n", what);
   if (write(fd, line, (size_t)n) != n) _exit(4);
-  close(fd);
+  if (close(fd) != 0) _exit(4);
 }
 
 static void note_signal(int sig) {
@@ -42,7 +42,7 @@ static void announce(void) {
 }
 
 static int ignore_forever(void) {
-  signal(SIGTERM, SIG_IGN);
+  if (signal(SIGTERM, SIG_IGN) == SIG_ERR) perror("termwork: signal");
   note("ignoring");
   announce();
   for (;;) pause();
@@ -54,7 +54,7 @@ static int work_after_term(void) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGCONT);
-  sigprocmask(SIG_BLOCK, &set, NULL);
+  if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) perror("termwork: sigprocmask");
   announce();
   int sig;
   do {

@@ -418,11 +418,17 @@ def job_timestamp(wall: float, major: int = SIDEKIQ_MAJOR):
 
 
 def enqueue(client: Resp, seconds: float, queue: str = QUEUE,
-            major: int = SIDEKIQ_MAJOR) -> str:
+            major: int = SIDEKIQ_MAJOR, wrapped: Optional[str] = None) -> str:
+    """A SleepJob as Sidekiq::Client pushes it. With wrapped, shaped like an
+    ActiveJob job: ActiveJob's adapter names the job's own class in
+    "wrapped" (the class Sidekiq runs is still SleepJob here, since ActiveJob
+    is not in the roots)."""
     jid = secrets.token_hex(12)
     now = job_timestamp(time.time(), major)
     payload = {"class": "SleepJob", "args": [seconds], "retry": False, "queue": queue,
                "jid": jid, "created_at": now, "enqueued_at": now}
+    if wrapped:
+        payload["wrapped"] = wrapped
     client.command("SADD", "queues", queue)
     client.command("LPUSH", f"queue:{queue}", json.dumps(payload))
     return jid
@@ -856,6 +862,18 @@ class StopScenario:
     # is Sidekiq's, straight to Redis, not through quiesce_redis's proxy).
     redis_via_provider: bool = False
     live: bool = False  # copy the init's stderr to ours as it comes
+    # The container's command from Sidekiq's argv (rt, workdir, argv), for
+    # wrappers of other shapes and the embedded app.
+    command: Optional[Callable[["Runtime", Path, list], list]] = None
+    env: dict = field(default_factory=dict)  # beside REDIS_URL
+    # {seconds: (queue, wrapped class or None)} for jobs not on the default
+    # queue or shaped like ActiveJob's.
+    job_shapes: dict = field(default_factory=dict)
+    # Run with Redis's client this long after the SIGTERM (e.g. the Web UI's
+    # quiet button), and right before it; what before_stop returns is kept.
+    during_stop: Optional[Callable[[Resp], None]] = None
+    during_stop_after_s: float = 1.0
+    before_stop: Optional[Callable[[Resp], object]] = None
 
 
 @dataclass
@@ -873,6 +891,7 @@ class StopResult:
     quiesce_commands: Optional[int] = None  # only with quiesce_redis="proxy"
     redis_calls_during_stop: Optional[int] = None  # every client, from commandstats
     sidekiq: str = ""  # which Sidekiq ran: "6 (host)", "7.3.2 (root)"
+    before_stop: object = None  # what StopScenario.before_stop returned
 
     def count(self, outcome: str) -> int:
         return sum(1 for j in self.jobs.values() if j.outcome == outcome)
@@ -963,6 +982,8 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             env = {**env, "REDIS_PROVIDER": "QTEST_REDIS", "QTEST_REDIS": quiesce_url}
         if sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
+        if sc.command:
+            command = sc.command(rt, workdir, command)
         host_quiesce = None
         if sc.init == "tini":
             init_argv = [rt.tini(), "--"]
@@ -981,8 +1002,11 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             raise HarnessError(f"unknown init {sc.init}")
 
         def enqueue_all() -> dict:
-            return {enqueue(redis.client, float(s), major=rt.major): float(s)
-                    for s in sc.durations}
+            jobs = {}
+            for s in sc.durations:
+                queue, wrapped = sc.job_shapes.get(s, (QUEUE, None))
+                jobs[enqueue(redis.client, float(s), queue, rt.major, wrapped)] = float(s)
+            return jobs
 
         def every_process_up():
             if not container.alive():
@@ -991,7 +1015,7 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             return len(container.sidekiq_host_pids()) >= sc.processes
 
         jobs = {} if sc.enqueue_after_boot else enqueue_all()
-        container = Container(init_argv, command, env, hostname,
+        container = Container(init_argv, command, {**env, **sc.env}, hostname,
                               workdir, live=sc.live, rt=rt, quiesce_binary=host_quiesce)
         if sc.enqueue_after_boot:
             wait_for(every_process_up, 90, "every Sidekiq process's title", step=0.1)
@@ -1013,12 +1037,17 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         sidekiq_processes = len(container.sidekiq_host_pids())
 
         narrate(f"every job is running; SIGTERM to PID 1, budget {sc.budget_s:g}s")
+        before_stop = sc.before_stop(redis.client) if sc.before_stop else None
         calls_before = redis.command_calls()
         fault = None
         if sc.redis_fault:
             if not proxy:
                 raise HarnessError("redis_fault needs quiesce_redis='proxy'")
             fault = threading.Timer(sc.redis_fault_after_s, proxy.fault, args=(sc.redis_fault,))
+        elif sc.during_stop:
+            # Its own connection: Resp is not shared between threads.
+            fault = threading.Timer(sc.during_stop_after_s,
+                                    lambda: sc.during_stop(Resp(redis.port)))
         t0 = time.monotonic()
         if fault:
             fault.start()
@@ -1041,7 +1070,8 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             sidekiq_processes=sidekiq_processes,
             quiesce_commands=proxy.commands_between(t0, t_end) if proxy else None,
             redis_calls_during_stop=redis_calls,
-            sidekiq=f"{rt.version} (root)" if rt.root else f"{rt.major} (host)")
+            sidekiq=f"{rt.version} (root)" if rt.root else f"{rt.major} (host)",
+            before_stop=before_stop)
     finally:
         if container:
             container.cleanup()
@@ -1050,3 +1080,102 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
                 part.stop()
         if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# Two containers of one pod or ECS task: one host name, one Redis.
+
+
+@dataclass
+class PodMember:
+    name: str
+    stop_s: float
+    killed_by_harness: bool
+    exit_status: Optional[int]
+    exit_wall: float
+    events: list
+    stderr: str
+
+    def event(self, name: str) -> list:
+        return [e for e in self.events if e.get("event") == name]
+
+
+@dataclass
+class PodResult:
+    members: dict  # name -> PodMember
+    identities: list  # SMEMBERS processes before the stop
+    jobs: dict  # jid -> JobReport
+
+    def describe(self) -> str:
+        jobs = ", ".join(f"{j.seconds:g}s:{j.outcome}" for j in self.jobs.values())
+        parts = [f"identities={self.identities} jobs=[{jobs}]"]
+        for m in self.members.values():
+            parts.append(f"--- {m.name}: stop={m.stop_s:.2f}s exit={m.exit_status} "
+                         f"killed={m.killed_by_harness}\n{m.stderr[-4000:]}")
+        return "\n".join(parts)
+
+
+def run_pod(job_s: float, budget_s: float, sidekiq_timeout_s: int = 3, margin_s: float = 2.0,
+            quiesce_bin: Optional[str] = None, rt: Optional[Runtime] = None) -> PodResult:
+    """Two quiesce containers under one host name (as two containers of a
+    pod or an ECS task), each PID 1 of its own PID namespace, so each
+    Sidekiq is pid 2 in its own; one Redis. "busy" works the default queue,
+    where one job of job_s runs; "idle" works a queue nobody fills. Both get
+    SIGTERM at once, as when the task stops."""
+    rt = rt or runtime()
+    hostname = f"qpod-{secrets.token_hex(4)}"
+    base = Path(tempfile.mkdtemp(prefix="quiesce-pod-"))
+    redis = None
+    containers: dict[str, Container] = {}
+    try:
+        redis = RedisServer(base)
+        host_quiesce = os.path.abspath(quiesce_bin or quiesce_binary())
+        init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{budget_s:g}",
+                     "--shutdown-margin", f"{margin_s:g}", "--redis-url", redis.url,
+                     "--log-format", "json", "-v", "--"]
+        for name, queue in (("busy", QUEUE), ("idle", "pod-idle")):
+            workdir = base / name
+            workdir.mkdir()
+            command = sidekiq_argv(sidekiq_timeout_s, 5, rt=rt, workdir=workdir)
+            command[command.index("-q") + 1] = queue
+            # Started together, as a task's containers are: the start times
+            # are as close as they get in production, and each Sidekiq is
+            # the first child of its PID 1, pid 2 in both.
+            containers[name] = Container(init_argv, command, {"REDIS_URL": redis.url}, hostname,
+                                         workdir, rt=rt, quiesce_binary=host_quiesce)
+        for name, c in containers.items():
+            wait_for(lambda c=c: len(c.sidekiq_host_pids()) == 1, 90, f"{name}'s Sidekiq title",
+                     step=0.1)
+
+        def both_beat():
+            members = redis.client.command("SMEMBERS", "processes") or []
+            return members if len(members) == 2 else None
+
+        identities = wait_for(both_beat, 3 * rt.heartbeat_s, "both identities in Redis")
+        jobs = {enqueue(redis.client, job_s, major=rt.major): job_s}
+        wait_for(lambda: redis.client.command("HLEN", "qtest:started") >= 1, 30,
+                 "the job to start", step=0.1)
+
+        outcomes: dict[str, tuple] = {}
+
+        def stop(name: str):
+            outcomes[name] = containers[name].ecs_stop(budget_s)
+
+        threads = [threading.Thread(target=stop, args=(n,)) for n in containers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        members = {}
+        for name, c in containers.items():
+            stderr = c.stderr_text()
+            members[name] = PodMember(name, outcomes[name][0], outcomes[name][1], c.exit_status,
+                                      c.exit_wall, json_events(stderr), stderr)
+        return PodResult(members, sorted(identities), job_reports(redis.client, jobs))
+    finally:
+        for c in containers.values():
+            c.cleanup()
+        if redis:
+            redis.stop()
+        if not os.environ.get("QUIESCE_KEEP_WORKDIR"):
+            shutil.rmtree(base, ignore_errors=True)

@@ -16,6 +16,7 @@ a time and each test waits for its own.
 
 import json
 import os
+import shlex
 import unittest
 from typing import Optional
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +99,70 @@ SCENARIOS = {
                       concurrency=SWARM_CONCURRENCY, enqueue_after_boot=True),
 }
 
+
+
+def respawning(rt: h.Runtime, workdir, argv: list) -> list:
+    """A supervisor-like wrapper that starts Sidekiq again once after it
+    exits, and that traps TERM (so only the second Sidekiq's own TERM ends
+    the stop)."""
+    one = shlex.join(argv)
+    return ["sh", "-c", f"trap 'echo wrapper-got-term' TERM; {one}; echo respawning; {one}; "
+            "echo after-sidekiq"]
+
+
+def embedded_app(rt: h.Runtime, workdir, argv: list) -> list:
+    """Sidekiq embedded in a plain Ruby process, as inside Puma."""
+    return ["ruby", f"{os.path.dirname(rt.app)}/embedded.rb"]
+
+
+def web_ui_quiet(client: h.Resp):
+    """The Web UI's quiet button: LPUSH <identity>-signals TSTP, which
+    Sidekiq pops at its next heartbeat and sends to itself."""
+    for identity in client.command("SMEMBERS", "processes") or []:
+        client.command("LPUSH", f"{identity}-signals", "TSTP")
+        client.command("EXPIRE", f"{identity}-signals", 60)
+
+
+def work_key_state(client: h.Resp) -> dict:
+    """Right before the SIGTERM: each identity's work key, present or not."""
+    h.wait_for(lambda: client.command("SMEMBERS", "processes"), 3 * HB, "the first heartbeat")
+    return {identity: bool(client.command("EXISTS", f"{identity}:work"))
+            for identity in client.command("SMEMBERS", "processes") or []}
+
+
+# More jobs, queues and shapes, each scenario short: what 7.x and 8.x add.
+if h.SIDEKIQ_MAJOR >= 7:
+    SCENARIOS.update({
+        # Sidekiq inside another server: never a TSTP, even with drain always.
+        "embedded": scenario(durations=[4.0], processes=0, command=embedded_app,
+                             quiesce_args=["--drain", "always"]),
+        # Two capsules: 3 threads on default, 2 on "second"; MID jobs on both.
+        "capsules": scenario(B_MEDIUM, durations=[1.0, MID, MID + 0.5], concurrency=3,
+                             env={"QTEST_SECOND_CAPSULE": "2"},
+                             job_shapes={MID + 0.5: ("second", None)}),
+        # A word after the title's brackets, an ActiveJob-shaped job, and the
+        # Web UI's quiet button pressed during the drain.
+        "extras": scenario(B_MEDIUM, durations=[1.0, MID],
+                           env={"QTEST_PROCTITLE_WORD": "extra"},
+                           job_shapes={MID: (h.QUEUE, "WelcomeMailerJob")},
+                           during_stop=web_ui_quiet, during_stop_after_s=1.0),
+        # Idle at the SIGTERM: 7.3+ leaves the work key absent.
+        "idle": scenario(durations=[], before_stop=work_key_state),
+    })
+
+SCENARIOS.update({
+    # A supervisor starts Sidekiq again after the TERM.
+    "respawn": scenario(B_MEDIUM, durations=[1.0], command=respawning),
+    # DYNO="": Sidekiq's identities have an empty host part.
+    "dyno_empty": scenario(B_MEDIUM, durations=[1.0, MID], env={"DYNO": ""}),
+})
+
+# Two containers of one pod: the busy one's job outlasts the idle one's
+# drain by more than a heartbeat plus slack, and ends before the TERM
+# deadline with a heartbeat to spare.
+POD_JOB = HB + 6
+POD_B = POD_JOB + HB + T + M + SLACK + 2
+
 _pool = None
 _futures = {}
 
@@ -108,12 +173,13 @@ def setUpModule():
     # Sidekiq jobs mostly sleep; a few stops at a time keep the CPU bursts of
     # Ruby booting from piling up on two cores.
     _pool = ThreadPoolExecutor(max_workers=int(os.environ.get("SIDEKIQ_STOP_JOBS", "4")))
-    # SIDEKIQ_STOP_ONLY=a,b runs those scenarios alone (with -k for their tests).
-    only = [n for n in os.environ.get("SIDEKIQ_STOP_ONLY", "").split(",") if n]
+    # SIDEKIQ_STOP_ONLY=a,b runs those scenarios only (the others' tests fail).
+    only = set(filter(None, os.environ.get("SIDEKIQ_STOP_ONLY", "").split(",")))
     for name, sc in SCENARIOS.items():
-        if only and name not in only:
-            continue
-        _futures[name] = _pool.submit(h.run_stop, sc, quiesce)
+        if not only or name in only:
+            _futures[name] = _pool.submit(h.run_stop, sc, quiesce)
+    if not only or "pod" in only:
+        _futures["pod"] = _pool.submit(h.run_pod, POD_JOB, POD_B, T, M, quiesce)
 
 
 def tearDownModule():
@@ -126,7 +192,9 @@ def result(name: str) -> h.StopResult:
     return _futures[name].result()
 
 
-class QuiesceStop(unittest.TestCase):
+class StopAssertions(unittest.TestCase):
+    """What the stop tests check, shared by the classes below (no tests)."""
+
     def assertCleanQuiesceStop(self, r: h.StopResult, exit_code: Optional[int] = 0):
         """What every stop under quiesce must show: nothing lost, out before
         the orchestrator's SIGKILL, no SIGKILL of its own, the child's status."""
@@ -163,6 +231,8 @@ class QuiesceStop(unittest.TestCase):
         self.assertLess(gap, HB + 1 + SLACK,
                         f"exit {gap:.2f}s after the last job ended\n{r.describe()}")
 
+
+class QuiesceStop(StopAssertions):
     # 1
     def test_short_jobs_finish_and_exit_follows_the_drain(self):
         r = result("short")
@@ -371,6 +441,104 @@ class QuiesceStop(unittest.TestCase):
         # The shell's wait returns once both are gone, and it runs on.
         self.assertIn("after-sidekiq", r.stdout, "the shell did not run past wait\n" + info)
         self.assertEqual(r.exit_status, 0, info)
+
+    # Case 4: a Sidekiq started during the stop is looked for until it ends.
+    def test_sidekiq_started_again_after_term_gets_term(self):
+        r = result("respawn")
+        info = r.describe()
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 1, info)
+        self.assertIn("respawning", r.stdout, info)
+        self.assertIn("after-sidekiq", r.stdout, info)
+        late = [e for e in r.event("term_sent") if "late-found" in json.dumps(e)]
+        self.assertTrue(late, f"the second Sidekiq never got its TERM\n{info}")
+
+    # Case 6
+    def test_empty_dyno_names_sidekiq_with_an_empty_host(self):
+        r = result("dyno_empty")
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 2, r.describe())
+        self.assertEqual(self.term_reasons(r), ["drained"], r.describe())
+        self.assertJobSeenInRedis(r, MID)
+
+
+class TwoContainersOfOnePod(unittest.TestCase):
+    # Case 5
+    def test_same_host_and_pid_each_judges_its_own_drain(self):
+        r = result("pod")
+        info = r.describe()
+        # The case itself: one host name and one pid for both identities.
+        prefixes = {i.rsplit(":", 1)[0] for i in r.identities}
+        self.assertEqual(len(r.identities), 2, info)
+        self.assertEqual(len(prefixes), 1, f"not the same host and pid\n{info}")
+        busy, idle = r.members["busy"], r.members["idle"]
+        for m in (busy, idle):
+            self.assertFalse(m.killed_by_harness, info)
+            self.assertEqual(m.event("kill_sent"), [], info)
+            self.assertEqual(m.exit_status, 0, info)
+            self.assertEqual([e.get("reason") for e in m.event("term_sent")], ["drained"], info)
+        # The busy one waited for its job, which finished.
+        job = next(iter(r.jobs.values()))
+        self.assertEqual(job.outcome, "finished", info)
+        self.assertGreater(busy.exit_wall, job.finished_at, info)
+        # The idle one left at its first beat after TSTP, long before the job's end.
+        self.assertLess(idle.stop_s, HB + 1 + SLACK, info)
+        self.assertLess(idle.exit_wall, job.finished_at, info)
+
+
+@unittest.skipUnless(h.SIDEKIQ_MAJOR >= 7, "Sidekiq 7 and 8 only")
+class Sidekiq7And8(StopAssertions):
+    # Case 2
+    def test_embedded_sidekiq_gets_no_tstp_and_the_server_its_term(self):
+        r = result("embedded")
+        info = r.describe()
+        self.assertEqual(r.event("tstp_sent"), [], info)
+        embedded = r.event("sidekiq_embedded")
+        self.assertEqual(len(embedded), 1, info)
+        self.assertEqual(r.event("sidekiq_fallback"), [], info)
+        # The server exits only on its TERM, once its Sidekiq has stopped:
+        # the job finished, exit 0, long before the budget.
+        self.assertEqual(r.outcomes_by_seconds(), {4.0: "finished"}, info)
+        self.assertLess(r.stop_s, 4.0 + SLACK, info)
+        self.assertFalse(r.killed_by_harness, info)
+        self.assertEqual(r.event("kill_sent"), [], info)
+        self.assertEqual(r.exit_status, 0, info)
+
+    def test_two_capsules_busy_summed(self):
+        r = result("capsules")
+        info = r.describe()
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 3, info)
+        self.assertEqual(self.term_reasons(r), ["drained"], info)
+        # Both MID jobs, one per capsule, run at the first beat after TSTP.
+        busy = [e.get("busy") for e in r.event("drain_progress")]
+        self.assertTrue(busy and 2 <= max(busy) <= 3, f"busy {busy}\n{info}")
+        self.assertJobSeenInRedis(r, MID)
+        self.assertJobSeenInRedis(r, MID + 0.5)
+
+    def test_title_word_activejob_and_web_ui_quiet(self):
+        r = result("extras")
+        info = r.describe()
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(r.count("finished"), 2, info)
+        self.assertEqual(self.term_reasons(r), ["drained"], info)
+        found = r.event("sidekiq_found")
+        self.assertTrue(found and found[0].get("by") == ["title"], info)
+        mid = next(j.jid for j in r.jobs.values() if j.seconds == MID)
+        named = {j.get("class") for e in r.event("drain_progress") for j in e.get("jobs", [])
+                 if j.get("jid") == mid}
+        self.assertEqual(named, {"WelcomeMailerJob"}, info)
+        self.assertExitSoonAfterLastJob(r)
+
+    def test_idle_with_no_work_key(self):
+        r = result("idle")
+        info = r.describe()
+        self.assertEqual(list(r.before_stop.values()), [False], info)
+        self.assertCleanQuiesceStop(r)
+        self.assertEqual(self.term_reasons(r), ["drained"], info)
+        self.assertEqual(r.event("redis_entry_skipped"), [], info)
+        # Drained at the first beat after TSTP.
+        self.assertLess(r.stop_s, HB + 1 + SLACK, info)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quiesce/core/time.hpp"
@@ -32,10 +33,20 @@ struct HeartbeatReading {
 // From /proc/<pid>/cmdline, which Sidekiq rewrites at each heartbeat:
 // "sidekiq 6.4.1 app [3 of 10 busy] stopping".
 struct TitleReading {
+  TitleReading() = default;
+  TitleReading(std::string version_, int busy_, int concurrency_, bool stopping_,
+               std::string tag_ = {})
+      : version(std::move(version_)),
+        busy(busy_),
+        concurrency(concurrency_),
+        stopping(stopping_),
+        tag(std::move(tag_)) {}
+
   std::string version;
   int busy = 0;
   int concurrency = 0;
   bool stopping = false;
+  std::string tag;  // the words between the version and the brackets; often empty
 };
 
 struct ProcessReading {
@@ -51,9 +62,22 @@ struct ProcessReading {
 enum class FoundBy { Redis, Title, MainChild };
 
 struct FoundProcess {
+  FoundProcess() = default;
+  FoundProcess(pid_t pid_, FoundBy by_, std::string identity_ = {}, bool embedded_ = false,
+               std::string version_ = {})
+      : pid(pid_),
+        by(by_),
+        identity(std::move(identity_)),
+        embedded(embedded_),
+        version(std::move(version_)) {}
+
   pid_t pid = 0;
   FoundBy by = FoundBy::Title;
   std::string identity;  // when found in Redis
+  // info.embedded (7.0+): Sidekiq runs inside another server (Puma) and
+  // traps no signals, so a TSTP would stop the whole process.
+  bool embedded = false;
+  std::string version;  // info.version (7.0+), else the title's; may be empty
 };
 
 }  // namespace quiesce

@@ -37,6 +37,9 @@ struct TimerFired {
 struct SidekiqsFound {
   Instant now;
   std::vector<FoundProcess> found;
+  // No other answer to this search follows: false for the /proc answer
+  // while Redis is still being asked.
+  bool complete = true;
 };
 struct Readings {
   Instant now;

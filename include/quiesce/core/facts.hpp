@@ -78,6 +78,10 @@ struct SidekiqTimeoutChanged {
   std::optional<Duration> term_at;  // since the SIGTERM, when a stop is under way
 };
 struct DrainingMainChild {};
+// Sidekiq embedded in another server: sent no TSTP (it traps none).
+struct EmbeddedSidekiq {
+  std::vector<pid_t> pids;
+};
 struct NoSidekiq {};
 struct SidekiqExited {
   pid_t pid = 0;
@@ -120,12 +124,11 @@ struct SignalForwarded {
 
 }  // namespace fact
 
-using Fact =
-    std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
-                 fact::DrainProgress, fact::TermSent, fact::SidekiqTimeoutChanged,
-                 fact::DrainingMainChild, fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone,
-                 fact::MainChildExited, fact::Reaped, fact::GraceStarted, fact::KillSent,
-                 fact::StopDone, fact::Exiting, fact::SignalForwarded>;
+using Fact = std::variant<
+    fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent, fact::DrainProgress,
+    fact::TermSent, fact::SidekiqTimeoutChanged, fact::DrainingMainChild, fact::EmbeddedSidekiq,
+    fact::NoSidekiq, fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited, fact::Reaped,
+    fact::GraceStarted, fact::KillSent, fact::StopDone, fact::Exiting, fact::SignalForwarded>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

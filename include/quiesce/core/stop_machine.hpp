@@ -34,6 +34,10 @@ struct MachineConfig {
   // T came from Sidekiq's config file or the default, not from the operator
   // or the command's -t: what Sidekiq's own file says, once read, replaces it.
   bool sidekiq_timeout_learnable = false;
+  // Before deciding that no Sidekiq runs, wait for Redis's answer too: a
+  // Sidekiq that has not set its title yet, or one embedded in another
+  // server (no title at all), is known only there.
+  bool consult_redis = false;
   Duration stop_timeout = defaults::kStopTimeout;        // B
   Duration sidekiq_timeout = defaults::kSidekiqTimeout;  // T
   Duration shutdown_margin = defaults::kShutdownMargin;  // M
@@ -64,6 +68,7 @@ class StopMachine {
   struct Tracked {
     FoundBy by = FoundBy::Title;
     std::string identity;
+    std::string version;  // from Redis or the title; tells the probe which work key
     bool alive = true;
     bool drained = false;
     WallSeconds last_beat = 0;
@@ -86,6 +91,8 @@ class StopMachine {
   void forward(int signo);
   void track(const std::vector<FoundProcess>& found, Instant now);
   void fall_back_when_nothing_found(Instant now);
+  std::vector<FoundProcess> set_embedded_aside(const std::vector<FoundProcess>& found);
+  void forward_embedded_stop();
   void term_if_due(Instant now);
   void send_term(Instant now, TermReason reason);
   void update_from_reading(Tracked& t, const ProcessReading& r, bool& progressed);
@@ -138,6 +145,7 @@ class StopMachine {
   // Asked for and not yet answered: a TERM already due waits for the answer,
   // which may move the deadline (the supervisor answers at once).
   std::set<pid_t> awaiting_timeout_;
+  std::set<pid_t> embedded_;  // never tracked, never sent TSTP
 
   std::vector<Action> out_;
 };

@@ -12,8 +12,12 @@ namespace quiesce {
 // that is what lets the child reset its handlers before any can run.
 // When exec fails the child reports the reason on stderr and exits 127 (not
 // found) or 126 (found but not executable), as shells do.
-// Returns the child's pid, or -1 with errno set when fork itself failed.
-pid_t spawn_child(const std::vector<std::string>& command);
+// The child reports on stderr when it cannot take its own process group or
+// the terminal (it runs anyway). Returns the child's pid, or -1 with errno
+// set when fork itself failed; *group_error is the errno of the parent's own
+// setpgid of the child when that failed for a reason other than the child
+// having got there first, else 0.
+pid_t spawn_child(const std::vector<std::string>& command, int* group_error);
 
 // Starts one of quiesce's own helpers (Ruby evaluating sidekiq.yml's ERB):
 // argv[0] is a path, run in dir with exactly env, stdout on stdout_fd,

@@ -40,6 +40,7 @@ class Supervisor {
 
  private:
   bool open_signal_fd();
+  void close_signal_fd();
   void on_signal_fd(int status);
   void read_signals();
   void reap();

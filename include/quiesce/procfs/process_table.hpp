@@ -27,12 +27,17 @@ struct ProcessInfo {
   bool zombie = false;      // exited, not yet reaped by its parent
 };
 
-std::vector<ProcessInfo> scan_processes(const std::string& proc_root = "/proc");
+// problem, when given, is set to what kept the table from being read whole
+// (no boot time, a failed listing), else cleared: a process that vanished
+// is none.
+std::vector<ProcessInfo> scan_processes(const std::string& proc_root = "/proc",
+                                        std::string* problem = nullptr);
 
 // Children, grandchildren, ... of root (root itself excluded), by ppid.
 std::vector<ProcessInfo> descendants_of(pid_t root, const std::vector<ProcessInfo>& table);
 
-std::optional<ProcessInfo> read_process(pid_t pid, const std::string& proc_root = "/proc");
+std::optional<ProcessInfo> read_process(pid_t pid, const std::string& proc_root = "/proc",
+                                        std::string* problem = nullptr);
 
 // /proc/<pid>/stat's text, parsed; exposed for tests. comm may hold spaces
 // and parentheses, so the fields after it are found from the last ')'.

@@ -48,16 +48,17 @@ class TlsStream {
   TlsStream(const TlsStream&) = delete;
   TlsStream& operator=(const TlsStream&) = delete;
 
-  // Ciphertext from the peer.
-  void feed(const char* data, std::size_t size);
+  // Ciphertext from the peer; an error when it could not all be taken.
+  std::optional<std::string> feed(const char* data, std::size_t size);
   // Drives the handshake; on Failed, error() says why in one line.
   Progress handshake();
   // Decrypts whatever is complete. Returns an error when the stream is broken
   // or the peer closed it.
   std::optional<std::string> read(std::string& plain);
   std::optional<std::string> write(std::string_view plain);
-  // Ciphertext waiting to go out (handshake records, encrypted writes).
-  std::string take_output();
+  // Ciphertext waiting to go out (handshake records, encrypted writes), into
+  // bytes; an error when it could not be taken.
+  std::optional<std::string> take_output(std::string& bytes);
   const std::string& error() const { return error_; }
 
  private:

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "quiesce/core/drain_reading.hpp"
 #include "quiesce/core/log_line.hpp"
 #include "quiesce/core/time.hpp"
+#include "quiesce/procfs/process_table.hpp"
 #include "quiesce/redis/client.hpp"
 #include "quiesce/sidekiq/redis_schema.hpp"
 #include "quiesce/uv/alive.hpp"
@@ -78,8 +80,13 @@ class DrainProbe {
   void finish_poll(std::uint64_t seq, const std::vector<std::string>& identities,
                    const Heartbeats& beats);
   void deliver(std::vector<ProcessReading> readings);
-  void discover(std::vector<pid_t> pids, std::vector<WallSeconds> starts, FoundFn done);
+  void discover(std::vector<pid_t> pids, std::vector<sidekiq::LocalProcess> locals, FoundFn done);
+  void log_ambiguous(pid_t pid, const std::vector<FoundProcess>& accepted);
+  std::string version_of(const std::string& identity) const;
   void log_redis_failure(const std::string& during, const std::string& error);
+  std::vector<ProcessInfo> live_descendants(pid_t root) const;
+  std::optional<ProcessInfo> read_target(pid_t pid) const;
+  void note_procfs(const std::string& problem) const;
   // Wraps a Redis callback so it is dropped once this probe is gone or
   // stopped, and, for a poll, once watch() has replaced the targets it was
   // for. Discovery outlives watch(): finding more processes is what makes
@@ -91,6 +98,9 @@ class DrainProbe {
   redis::Client* client_;
   ProbeOptions options_;
   LogFn log_;
+  // The last problem reading /proc that was said ("" when none): a broken
+  // /proc is said once, not at every poll.
+  mutable std::string procfs_problem_;
   std::function<WallSeconds()> wall_clock_;
 
   uv::TimerHandle poll_timer_;
@@ -104,6 +114,7 @@ class DrainProbe {
   int redis_outstanding_ = 0;
   std::optional<PendingPoll> pending_;
   sidekiq::WorkCache work_;
+  std::set<pid_t> ambiguous_logged_;  // said once per process
   uv::AliveToken alive_;
 };
 

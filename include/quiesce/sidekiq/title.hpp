@@ -11,7 +11,7 @@ namespace quiesce {
 
 // cmdline as read from /proc/<pid>/cmdline: NULs count as spaces. Anything
 // that is not a Sidekiq worker's title (a launcher command line such as
-// "bundle exec sidekiq -t 5", a swarm parent) yields nullopt.
+// "bundle exec sidekiq -t 5", "sidekiqswarm -e production") yields nullopt.
 std::optional<TitleReading> parse_sidekiq_title(std::string_view cmdline);
 
 }  // namespace quiesce

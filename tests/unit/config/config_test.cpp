@@ -332,6 +332,11 @@ TEST_CASE("config file bytes toml++ 3.3.0 trips on: an error naming the line, ne
       {"[[=\n", ": not TOML that toml++ can read"},
       // __builtin_unreachable() in its whitespace test (issues 190 and 295).
       {"s = \"\"\"\\\n\xc2\xa7\"\"\"\n", ":2: non-ASCII character"},
+      {"s = \"\"\"\\  \xc2\xa7\"\"\"\n", ":1: non-ASCII character after a line-ending backslash"},
+      {"s = \"\"\"x\\\n\t\n \xe2\x80\xa8\"\"\"\n", ":3: non-ASCII character after a line-ending"},
+      // A double quote inside a literal string ends nothing: what follows
+      // the string is outside it.
+      {"a = '\"'\xc2\xa7\n", ":1: non-ASCII character outside"},
       {"\xcc\xaa", ":1: non-ASCII character"},
       {"verbosity = 2 \xc2\xa7\n", ":1: non-ASCII character"},
       // Never TOML: invalid UTF-8, control characters, a CR alone.
@@ -360,6 +365,16 @@ TEST_CASE("config file bytes toml++ 3.3.0 trips on: an error naming the line, ne
   auto c = load_ok({"--config", fine.path, "--", "true"});
   CHECK(c.stop_timeout == Duration{40'000});
   CHECK(c.redis_ca_file == "/etc/ssl/\xc2\xa7-\xd0\x96.pem");
+  // Either quote inside the other's string is text.
+  TempFile literal("[redis]\nca_file = 'say \"hi\" \xc2\xa7' # \xc2\xa7\n");
+  CHECK(load_ok({"--config", literal.path, "--", "true"}).redis_ca_file == "say \"hi\" \xc2\xa7");
+  TempFile basic("[redis]\nca_file = \"it's \xc2\xa7\" # '\xc2\xa7\n");
+  CHECK(load_ok({"--config", basic.path, "--", "true"}).redis_ca_file == "it's \xc2\xa7");
+  // In a multi-line basic string too, outside what a line-ending backslash
+  // trims (toml++ reads those bytes the way it reads one-line strings).
+  TempFile multi("[redis]\nca_file = \"\"\"/etc/\xc2\xa7\\\n   x-\xc3\xa9.pem\"\"\"\n");
+  CHECK(load_ok({"--config", multi.path, "--", "true"}).redis_ca_file ==
+        "/etc/\xc2\xa7x-\xc3\xa9.pem");
 }
 
 TEST_CASE("config file: only a regular file within 1 MiB is read") {

@@ -228,14 +228,114 @@ TEST_CASE("a Sidekiq whose title shows up after the SIGTERM still gets its TSTP"
   CHECK(h.machine.phase() == StopMachine::Phase::Draining);
 }
 
-TEST_CASE("no search again once TERM is sent") {
+TEST_CASE("after TERM the search goes on: a Sidekiq started again gets TERM at once") {
   Harness h;
   h.signal(SIGTERM, 0);
-  h.found({{21, FoundBy::Title, ""}}, 5);
+  h.found({{21, FoundBy::Redis, "h:21:x"}}, 5);
   h.timer(TimerId::Term, 15'000);
   CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
-  h.reading({title(21, 1, true)}, 17'600);
-  CHECK(h.all<act::FindSidekiqs>().empty());
+  // The first Sidekiq exits; its supervisor (the wrapper) starts another.
+  h.reading({gone(21)}, 16'000);
+  auto again = h.all<act::FindSidekiqs>();
+  REQUIRE(again.size() == 1);
+  CHECK_FALSE(again[0].in_redis);
+  h.found({}, 16'010);  // not started again yet
+  h.reading({gone(21)}, 17'600);
+  CHECK(h.all<act::FindSidekiqs>().empty());  // once per interval
+  h.reading({gone(21)}, 18'600);
+  REQUIRE(h.all<act::FindSidekiqs>().size() == 1);
+  h.found({{33, FoundBy::Title, ""}}, 18'610);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{33});
+  CHECK(h.pids_sent(SIGCONT) == std::vector<pid_t>{33});
+  CHECK(h.pids_sent(SIGTSTP).empty());
+  auto terms = h.told<fact::TermSent>();
+  REQUIRE(terms.size() == 1);
+  CHECK(terms[0].target == TermTarget::LateFound);
+  REQUIRE(h.all<act::Watch>().size() == 1);
+  CHECK(h.all<act::Watch>()[0].targets.size() == 2);
+  // Known by its title alone: Redis is asked again at the next search.
+  h.reading({gone(21), title(33, 0, false)}, 21'200);
+  again = h.all<act::FindSidekiqs>();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].in_redis);
+  // It exits, the wrapper too: the stop ends with the wrapper's status.
+  h.reaped({{33, exited_with(0)}, {kMain, exited_with(0)}}, false, 22'000);
+  CHECK(h.exit_code() == 0);
+}
+
+TEST_CASE("no title at the SIGTERM: Redis is asked before deciding there is no Sidekiq") {
+  auto config = sidekiq_config();
+  config.consult_redis = true;
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  // /proc shows no title yet; Redis has not answered.
+  h.step(ev::SidekiqsFound{Instant{2}, {}, false});
+  CHECK(h.machine.phase() == StopMachine::Phase::Finding);
+  CHECK(h.all<act::Signal>().empty());
+  CHECK_FALSE(h.logged("sidekiq_fallback"));
+  // Redis names the main child: its identity is drained, not a guess.
+  h.found({{kMain, FoundBy::Redis, "h:10:x"}}, 40);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{kMain});
+  CHECK_FALSE(h.logged("sidekiq_fallback"));
+}
+
+TEST_CASE("no title and nothing in Redis: then the fallback decides") {
+  auto config = sidekiq_config();
+  config.consult_redis = true;
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  h.step(ev::SidekiqsFound{Instant{2}, {}, false});
+  h.step(ev::SidekiqsFound{Instant{30}, {}, true});
+  CHECK(h.logged("sidekiq_fallback"));
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{kMain});
+
+  // Without a Redis worth asking, the /proc answer decides at once.
+  Harness plain;
+  plain.signal(SIGTERM, 0);
+  plain.step(ev::SidekiqsFound{Instant{2}, {}, false});
+  CHECK(plain.logged("sidekiq_fallback"));
+}
+
+TEST_CASE("embedded Sidekiq (info.embedded): never TSTP; the stop goes to the main child") {
+  auto config = sidekiq_config();
+  config.consult_redis = true;
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  h.step(ev::SidekiqsFound{Instant{2}, {}, false});
+  FoundProcess puma{kMain, FoundBy::Redis, "h:10:x", true, "7.3.2"};
+  h.found({puma}, 40);
+  CHECK(h.pids_sent(SIGTSTP).empty());
+  CHECK_FALSE(h.sent(SIGTSTP, act::Signal::To::Child));
+  CHECK(h.sent(SIGTERM, act::Signal::To::Child));
+  CHECK(h.machine.phase() == StopMachine::Phase::Forwarding);
+  auto told = h.told<fact::EmbeddedSidekiq>();
+  REQUIRE(told.size() == 1);
+  CHECK(told[0].pids == std::vector<pid_t>{kMain});
+  CHECK(h.all<act::CancelTimer>().size() == 2);
+  CHECK_FALSE(h.logged("sidekiq_fallback"));
+  CHECK_FALSE(h.logged("no_sidekiq"));
+  CHECK(word(Fact{told[0]}).message.find("embedded") != std::string::npos);
+  // The main child exits: quiesce exits with its status, as tini would.
+  h.reaped({{kMain, exited_with(0)}}, false, 9'000);
+  CHECK(h.exit_code() == 0);
+}
+
+TEST_CASE("an embedded Sidekiq beside worker processes is left out of the drain") {
+  Harness h;
+  h.signal(SIGTERM, 0);
+  FoundProcess puma{30, FoundBy::Redis, "h:30:x", true, "8.1.7"};
+  h.found({{21, FoundBy::Redis, "h:21:y"}, puma}, 5);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{21});
+  CHECK(h.logged("sidekiq_embedded"));
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  REQUIRE(h.all<act::Watch>().size() == 1);
+  CHECK(h.all<act::Watch>()[0].targets.size() == 1);
+  // Found again later: said once.
+  h.reading({title(21, 1, true)}, 2'600);
+  h.found({{21, FoundBy::Redis, "h:21:y"}, puma}, 2'610);
+  CHECK_FALSE(h.logged("sidekiq_embedded"));
+  CHECK(h.pids_sent(SIGTSTP).empty());
 }
 
 TEST_CASE("drained means a beat after t0 that says quiet and busy 0") {

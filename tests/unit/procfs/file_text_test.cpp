@@ -45,6 +45,16 @@ TEST_CASE("file text: a regular file within the cap is read whole, a longer one 
   CHECK(read_file_text((dir.path / "missing").string(), 100) == std::nullopt);
 }
 
+TEST_CASE("file text: the head of a regular file longer than the cap is its first bytes") {
+  TempDir dir;
+  std::string big(100'000, 'x');
+  big[0] = 'a';
+  auto head = read_file_head(dir.file("big", big), 16);
+  REQUIRE(head);
+  CHECK(*head == big.substr(0, 16));
+  CHECK(read_file_head(dir.file("short", "hi"), 16) == "hi");
+}
+
 TEST_CASE("file text: devices, FIFOs and directories are not read") {
   TempDir dir;
   auto started = std::chrono::steady_clock::now();

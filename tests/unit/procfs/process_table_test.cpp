@@ -122,3 +122,26 @@ TEST_CASE("process table: the real /proc holds this process with a sane start ti
   CHECK(direct->started == doctest::Approx(self->started));
   CHECK(direct->cmdline.find("unit_tests") != std::string::npos);
 }
+
+TEST_CASE(
+    "process table: a /proc that cannot be read whole says why, a vanished process does not") {
+  FakeProc proc;
+  std::string problem = "stale";
+  proc.process(20, "sh", 'S', 1, 11, "sh");
+  proc.write("55/cmdline", "half-gone process without stat");
+  CHECK(quiesce::scan_processes(proc.root.string(), &problem).size() == 1);
+  CHECK(problem.empty());
+  CHECK(quiesce::read_process(55, proc.root.string(), &problem) == std::nullopt);
+  CHECK(problem.empty());
+
+  proc.write("stat", "cpu  1 2 3 4\n");  // no btime
+  CHECK(quiesce::scan_processes(proc.root.string(), &problem).empty());
+  CHECK(problem.find("btime") != std::string::npos);
+  problem.clear();
+  CHECK_FALSE(quiesce::read_process(20, proc.root.string(), &problem));
+  CHECK(problem.find("btime") != std::string::npos);
+
+  problem.clear();
+  CHECK(quiesce::scan_processes((proc.root / "missing").string(), &problem).empty());
+  CHECK_FALSE(problem.empty());
+}

@@ -79,13 +79,19 @@ TEST_CASE("identity: parsed from the right, hostname may hold colons") {
   CHECK_FALSE(sk::parse_identity("web-1:x:abc"));
   CHECK_FALSE(sk::parse_identity("web-1:-3:abc"));
   CHECK_FALSE(sk::parse_identity("web-1:42:"));
-  CHECK_FALSE(sk::parse_identity(":42:abc"));
+  // DYNO="": Sidekiq names itself with an empty host part.
+  auto empty_host = sk::parse_identity(":42:abc");
+  REQUIRE(empty_host);
+  CHECK(empty_host->hostname.empty());
+  CHECK(empty_host->pid == 42);
+  CHECK_FALSE(sk::parse_identity("::abc"));
   CHECK_FALSE(sk::parse_identity("web-1:99999999999:abc"));
 }
 
 TEST_CASE("discovery: commands and candidate filter") {
   CHECK(sk::members_command() == Command{"SMEMBERS", "processes"});
-  CHECK(sk::identity_info_command("h:1:n") == Command{"HMGET", "h:1:n", "info", "beat"});
+  CHECK(sk::identity_info_command("h:1:n") ==
+        Command{"HMGET", "h:1:n", "info", "beat", "concurrency"});
 
   Reply members = array({str("web-1:42:0123456789ab"), str("web-2:42:0123456789ab"),
                          str("web-1:43:aaaaaaaaaaaa"), str("web-1:99:bbbbbbbbbbbb"), str("garbage"),
@@ -99,6 +105,50 @@ TEST_CASE("discovery: commands and candidate filter") {
   CHECK(sk::parse_members(error("ERR wrong")).empty());
   CHECK(sk::parse_members(str("web-1:42:0123456789ab")).empty());
   CHECK(sk::candidate_identities(list, "web-1", {}).empty());
+
+  // An empty host (DYNO="") matches only an empty host.
+  auto dyno = sk::parse_members(array({str(":42:0123456789ab"), str("web-1:42:aaaaaaaaaaaa")}));
+  CHECK(sk::candidate_identities(dyno, "", {42}) == std::vector<std::string>{":42:0123456789ab"});
+}
+
+TEST_CASE("discovery: two live identities for one process are none") {
+  quiesce::FoundProcess a{42, FoundBy::Redis, "web-1:42:aaaaaaaaaaaa"};
+  quiesce::FoundProcess b{42, FoundBy::Redis, "web-1:42:bbbbbbbbbbbb"};
+  quiesce::FoundProcess c{43, FoundBy::Redis, "web-1:43:cccccccccccc"};
+  std::vector<pid_t> ambiguous;
+  auto chosen = sk::one_identity_each({a, c, b}, &ambiguous);
+  REQUIRE(chosen.size() == 1);
+  CHECK(chosen[0].identity == c.identity);
+  CHECK(ambiguous == std::vector<pid_t>{42});
+  // The same identity twice is one.
+  CHECK(sk::one_identity_each({a, a}).size() == 1);
+}
+
+TEST_CASE("discovery: the title must agree with the identity (tag, concurrency)") {
+  const std::string id = "web-1:42:0123456789ab";
+  Reply reply = array({str(info_json(kStarted + 3)), str("1700000095")});
+  quiesce::TitleReading title{"6.4.1", 1, 10, false, "app"};
+  CHECK(sk::accept_identity(id, reply, sk::LocalProcess{kStarted, title}, kNow));
+  auto other_tag = title;
+  other_tag.tag = "";
+  CHECK_FALSE(sk::accept_identity(id, reply, sk::LocalProcess{kStarted, other_tag}, kNow));
+  auto other_concurrency = title;
+  other_concurrency.concurrency = 5;
+  CHECK_FALSE(sk::accept_identity(id, reply, sk::LocalProcess{kStarted, other_concurrency}, kNow));
+  // 8.1.2+: concurrency is the hash's own field, not info's.
+  Reply eight = array({str(R"({"hostname":"web-1","started_at":1700000003.0,"pid":42,"tag":"app",)"
+                           R"("identity":"web-1:42:0123456789ab","version":"8.1.7"})"),
+                       str("1700000095"), str("5")});
+  CHECK(sk::accept_identity(id, eight, sk::LocalProcess{kStarted, other_concurrency}, kNow));
+  CHECK_FALSE(sk::accept_identity(id, eight, sk::LocalProcess{kStarted, title}, kNow));
+  auto found = sk::accept_identity(id, eight, sk::LocalProcess{kStarted, other_concurrency}, kNow);
+  REQUIRE(found);
+  CHECK(found->version == "8.1.7");
+  CHECK_FALSE(found->embedded);
+  // 6.x writes no version: the title's stands in.
+  auto six = sk::accept_identity(id, reply, sk::LocalProcess{kStarted, title}, kNow);
+  REQUIRE(six);
+  CHECK(six->version == "6.4.1");
 }
 
 TEST_CASE("discovery: accepts a live identity of this process") {
@@ -146,10 +196,17 @@ TEST_CASE("discovery: rejects stale, dead and malformed identities") {
 
 TEST_CASE("polling: heartbeat command and parsing") {
   CHECK(sk::heartbeat_command("h:1:n") == Command{"HMGET", "h:1:n", "beat", "quiet", "busy"});
+  // Version unknown: both keys.
   auto work = sk::work_commands("h:1:n");
   REQUIRE(work.size() == 2);
   CHECK(work[0] == Command{"HGETALL", "h:1:n:work"});
   CHECK(work[1] == Command{"HGETALL", "h:1:n:workers"});
+  // <id>:workers up to 6.4.1, <id>:work from 6.4.2.
+  CHECK(sk::work_commands("h:1:n", "6.4.1") == std::vector<Command>{{"HGETALL", "h:1:n:workers"}});
+  CHECK(sk::work_commands("h:1:n", "6.0.0") == std::vector<Command>{{"HGETALL", "h:1:n:workers"}});
+  CHECK(sk::work_commands("h:1:n", "6.4.2") == std::vector<Command>{{"HGETALL", "h:1:n:work"}});
+  CHECK(sk::work_commands("h:1:n", "7.3.2") == std::vector<Command>{{"HGETALL", "h:1:n:work"}});
+  CHECK(sk::work_commands("h:1:n", "8.0.0.rc1") == std::vector<Command>{{"HGETALL", "h:1:n:work"}});
 
   auto r = sk::parse_heartbeat("h:1:n", array({str("1700000095.5"), str("true"), str("3")}));
   REQUIRE(r);
@@ -248,6 +305,16 @@ TEST_CASE("polling: the work cache asks again only when the beat moves") {
   CHECK(cache.jobs("b", 103.0).empty());
   cache.clear();
   CHECK(cache.needs_refresh("a", 100.0));
+
+  // Read between 6.4.2-7.2's DEL and HSETs: empty while the beat says busy.
+  // Read again at the next poll, not a beat later.
+  cache.store("a", 100.0, {}, 3);
+  CHECK(cache.needs_refresh("a", 100.0));
+  cache.store("a", 100.0, {{"C", "j", "q", 90.0}}, 3);
+  CHECK_FALSE(cache.needs_refresh("a", 100.0));
+  // Empty and idle is an answer.
+  cache.store("b", 100.0, {}, 0);
+  CHECK_FALSE(cache.needs_refresh("b", 100.0));
 }
 
 namespace {

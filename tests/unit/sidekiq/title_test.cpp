@@ -28,12 +28,14 @@ TEST_CASE("sidekiq title: empty tag leaves a double space (launcher joins an emp
   REQUIRE(t);
   CHECK(t->busy == 2);
   CHECK(t->concurrency == 25);
+  CHECK(t->tag.empty());
 }
 
 TEST_CASE("sidekiq title: tag of several words, brackets and the word stopping") {
   auto t = parse_sidekiq_title("sidekiq 8.0.0.beta1 my [odd] stopping tag [1 of 3 busy]");
   REQUIRE(t);
   CHECK(t->version == "8.0.0.beta1");
+  CHECK(t->tag == "my [odd] stopping tag");
   CHECK(t->busy == 1);
   CHECK_FALSE(t->stopping);
 }
@@ -58,7 +60,7 @@ TEST_CASE("sidekiq title: command lines and look-alikes are not titles") {
   CHECK_FALSE(parse_sidekiq_title(""));
   CHECK_FALSE(parse_sidekiq_title(std::string("ruby\0bin/sidekiq\0", 17)));
   CHECK_FALSE(parse_sidekiq_title(std::string("bundle\0exec\0sidekiq\0-t\0005\0", 25)));
-  CHECK_FALSE(parse_sidekiq_title("sidekiqswarm 7.2.0 app [3 processes]"));
+  CHECK_FALSE(parse_sidekiq_title(std::string("sidekiqswarm\0-e\0production\0", 27)));
   CHECK_FALSE(parse_sidekiq_title("sidekiq -t 5 [1 of 2 busy]"));
   CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [x of 10 busy]"));
   CHECK_FALSE(parse_sidekiq_title("sidekiq 6.4.1 app [-1 of 10 busy]"));

@@ -1,0 +1,180 @@
+"""quiesce under the real Docker engine, as users run it.
+
+The image is docker/Dockerfile.sidekiq on a base that scripts/images makes
+from the Sidekiq 7 root (no registry here): the static quiesce as the
+ENTRYPOINT in front of the real Sidekiq 7.3.2 and the sample app. Containers
+use the host's network to reach the test's redis-server on loopback.
+`docker stop -t N` is the orchestrator: SIGTERM to PID 1, SIGKILL after N
+seconds. `docker run --init` (Docker's own tini) is the baseline users have
+today.
+
+Run in the static build only (the image has none of the host's libraries).
+Without a Docker daemon every test is skipped with the reason
+"no Docker daemon", which ctest counts as skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+from sidekiq_harness import (APP, QUEUE, REPO, HarnessError, RedisServer, enqueue, heartbeat_s,
+                             is_static_elf, job_reports, json_events, wait_for)
+
+MAJOR = 7  # The Docker layer is the same for every major; the stop suites cover them all.
+HEARTBEAT_S = heartbeat_s(MAJOR)
+IMAGE = ""
+
+
+def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and done.returncode != 0:
+        raise HarnessError(f"docker {' '.join(args)} failed ({done.returncode}): "
+                           f"{done.stderr.strip()}")
+    return done
+
+
+def setUpModule():
+    global IMAGE
+    made = subprocess.run([str(REPO / "scripts" / "images"), str(MAJOR)], capture_output=True,
+                          text=True)
+    if made.returncode == 3:
+        raise unittest.SkipTest(f"no Docker daemon: {made.stderr.strip()}")
+    if made.returncode != 0:
+        raise HarnessError(f"scripts/images {MAJOR} failed: {made.stderr.strip()}")
+    base = made.stdout.split()[-1]
+    binary = os.environ.get("QUIESCE_BIN", "")
+    if not binary or not is_static_elf(binary):
+        raise HarnessError(f"QUIESCE_BIN={binary!r} is not the static quiesce: the image has "
+                           "none of the host's libraries")
+    context = Path(tempfile.mkdtemp(prefix="quiesce-docker-"))
+    try:
+        shutil.copy2(binary, context / "quiesce")
+        shutil.copytree(APP.parent, context / "app")
+        IMAGE = f"quiesce-test-sidekiq:{secrets.token_hex(4)}"
+        docker("build", "-q", "--build-arg", f"BASE={base}", "-t", IMAGE, "-f",
+               str(REPO / "docker" / "Dockerfile.sidekiq"), str(context))
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+
+
+def tearDownModule():
+    if IMAGE:
+        docker("rmi", "-f", IMAGE, check=False)
+
+
+SIDEKIQ = ["sidekiq", "-r", "/app/app.rb", "-t", "3", "-c", "5", "-q", QUEUE]
+# An entrypoint script that stays between PID 1 and Sidekiq and runs
+# something after it, as many do: the case where the stop is lost today.
+WRAPPED = ["sh", "-c", " ".join(SIDEKIQ) + "; echo after-sidekiq status=$?"]
+
+
+class Container:
+    """One `docker run -d`, stopped by `docker stop -t N`."""
+
+    def __init__(self, run_args: list[str], command: list[str]):
+        self.name = f"quiesce-test-{secrets.token_hex(4)}"
+        docker("run", "-d", "--name", self.name, "--network", "host", *run_args, IMAGE, *command)
+
+    def running(self) -> bool:
+        state = docker("inspect", "-f", "{{.State.Running}}", self.name, check=False)
+        return state.stdout.strip() == "true"
+
+    def stop(self, budget_s: int) -> float:
+        t0 = time.monotonic()
+        docker("stop", "-t", str(budget_s), self.name, timeout=budget_s + 60)
+        return time.monotonic() - t0
+
+    def exit_code(self) -> int:
+        return int(docker("inspect", "-f", "{{.State.ExitCode}}", self.name).stdout.strip())
+
+    def logs(self) -> str:
+        done = docker("logs", self.name, check=False)
+        return done.stdout + done.stderr
+
+    def remove(self):
+        docker("rm", "-f", self.name, check=False)
+
+
+class DockerStop(unittest.TestCase):
+    """Jobs of 1 s, 6 s and 40 s run on Sidekiq -t 3 when `docker stop -t
+    16` comes. The budget has room for the first two; the 40 s job can only
+    be requeued."""
+
+    BUDGET_S = 16
+    DURATIONS = (1.0, 6.0, 40.0)
+
+    def setUp(self):
+        self.workdir = Path(tempfile.mkdtemp(prefix="quiesce-docker-run-"))
+        self.redis = RedisServer(self.workdir)
+        self.container = None
+
+    def tearDown(self):
+        if self.container:
+            self.container.remove()
+        self.redis.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def stop_with_jobs(self, run_args: list[str], command: list[str]):
+        jobs = {enqueue(self.redis.client, s, major=MAJOR): s for s in self.DURATIONS}
+        self.container = Container(["-e", f"REDIS_URL={self.redis.url}", *run_args], command)
+
+        def all_started():
+            if not self.container.running():
+                raise HarnessError("the container exited before the jobs started:\n"
+                                   + self.container.logs())
+            return self.redis.client.command("HLEN", "qtest:started") >= len(jobs)
+
+        wait_for(all_started, 90, "every job to start", step=0.2)
+        stop_s = self.container.stop(self.BUDGET_S)
+        reports = job_reports(self.redis.client, jobs)
+        outcomes = {r.seconds: r.outcome for r in reports.values()}
+        return outcomes, stop_s, self.container.exit_code(), self.container.logs()
+
+    def quiesce_env(self) -> list[str]:
+        return ["-e", f"QUIESCE_STOP_TIMEOUT={self.BUDGET_S}s", "-e", "QUIESCE_SHUTDOWN_MARGIN=3s",
+                "-e", f"QUIESCE_REDIS_URL={self.redis.url}", "-e", "QUIESCE_LOG_FORMAT=json",
+                "-e", "QUIESCE_VERBOSITY=2"]
+
+    def test_quiesce_entrypoint_loses_nothing_behind_a_shell_wrapper(self):
+        outcomes, stop_s, code, logs = self.stop_with_jobs(self.quiesce_env(), WRAPPED)
+        self.assertEqual(outcomes, {1.0: "finished", 6.0: "finished", 40.0: "requeued"}, logs)
+        # docker stop's SIGKILL would make it 137; the wrapper's own exit
+        # status (its echo after Sidekiq) is what comes out.
+        self.assertEqual(code, 0, logs)
+        events = [e["event"] for e in json_events(logs)]
+        self.assertIn("tstp_sent", events, logs)
+        self.assertIn("stop_done", events, logs)
+        self.assertIn("after-sidekiq status=0", logs)
+        self.assertLess(stop_s, self.BUDGET_S + HEARTBEAT_S, logs)
+
+    def test_quiesce_entrypoint_runs_sidekiq_directly(self):
+        outcomes, _, code, logs = self.stop_with_jobs(self.quiesce_env(), [])
+        self.assertEqual(outcomes, {1.0: "finished", 6.0: "finished", 40.0: "requeued"}, logs)
+        self.assertEqual(code, 0, logs)
+
+    def test_baseline_docker_init_loses_jobs_behind_a_shell_wrapper(self):
+        # tini forwards the TERM to the shell, which dies of it; tini exits
+        # with it and the kernel kills Sidekiq with its jobs.
+        outcomes, _, code, logs = self.stop_with_jobs(["--init", "--entrypoint", WRAPPED[0]],
+                                                      WRAPPED[1:])
+        self.assertEqual(outcomes[40.0], "lost", logs)
+        self.assertEqual(code, 143, logs)
+
+    def test_baseline_docker_init_cuts_off_a_job_the_budget_had_room_for(self):
+        # tini forwards the TERM to Sidekiq at once: Sidekiq's 3 s timeout,
+        # not the 16 s budget, decides, and the 6 s job is requeued unfinished.
+        outcomes, _, _, logs = self.stop_with_jobs(["--init", "--entrypoint", SIDEKIQ[0]],
+                                                   SIDEKIQ[1:])
+        self.assertEqual(outcomes[6.0], "requeued", logs)
+        self.assertEqual(outcomes[40.0], "requeued", logs)
+
+
+if __name__ == "__main__":
+    unittest.main()
