@@ -3,7 +3,7 @@
 # Builds src/NAME/*.cpp as the library quiesce_NAME. Its sources see
 # include/quiesce/<folder>/ only for the folders named in MAY_USE, and the
 # system headers of only the libraries named in SYSTEM (libuv, hiredis,
-# openssl, toml); any other is shadowed by a generated header whose #error
+# openssl, toml, yaml); any other is shadowed by a generated header whose #error
 # names the rule it breaks. Shadows come first on the include path, so they
 # win over the real headers, which every folder's include/ still holds.
 
@@ -12,6 +12,7 @@ set(QUIESCE_SYSTEM_HEADERS_libuv uv.h)
 set(QUIESCE_SYSTEM_HEADERS_hiredis hiredis/hiredis.h hiredis/read.h)
 set(QUIESCE_SYSTEM_HEADERS_openssl openssl/ssl.h openssl/err.h openssl/x509v3.h)
 set(QUIESCE_SYSTEM_HEADERS_toml toml++/toml.h toml++/toml.hpp)
+set(QUIESCE_SYSTEM_HEADERS_yaml yaml.h)
 # Headers whose only use is a system call: the pure core may not have them.
 # (unistd.h is not among them: libstdc++ includes it for its own use.)
 set(QUIESCE_SYSTEM_HEADERS_syscalls fcntl.h dirent.h sys/socket.h sys/signalfd.h
@@ -45,7 +46,7 @@ function(quiesce_subsystem name)
       quiesce_shadow(${shadow} ${header} "src/${name}/ may not use ${folder}/ (docs/architecture.md)")
     endforeach()
   endforeach()
-  set(system libuv hiredis openssl toml)
+  set(system libuv hiredis openssl toml yaml)
   if(name STREQUAL "core")
     list(APPEND system syscalls)
   endif()

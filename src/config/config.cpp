@@ -44,6 +44,7 @@ struct TomlCheckFailed {
 #include "quiesce/procfs/file_text.hpp"
 #include "quiesce/sidekiq/args.hpp"
 #include "quiesce/sidekiq/config_file.hpp"
+#include "quiesce/sidekiq/ruby.hpp"
 
 namespace quiesce {
 namespace {
@@ -200,7 +201,8 @@ std::vector<OptionSpec> option_specs() {
       {.key = Key::RedisUrl,
        .name = "redis.url",
        .long_flag = "redis-url",
-       .env = {"QUIESCE_REDIS_URL", "REDIS_URL"},
+       // REDIS_PROVIDER names the variable holding the URL (redis_connection.rb).
+       .env = {"QUIESCE_REDIS_URL", "REDIS_PROVIDER", "REDIS_URL"},
        .set = setter(&Config::redis_url, parse_redis_url_value),
        .show = [](const Config& c) { return fmt::format("\"{}\"", redact_url(c.redis_url)); }});
   specs.push_back({.key = Key::RedisCaFile,
@@ -387,9 +389,24 @@ std::optional<ConfigError> apply_env(Config& c, const GetEnv& getenv) {
       const char* raw = getenv(name.c_str());
       if (!raw) continue;
       std::string value = raw;
+      std::string origin = name;
+      if (name == "REDIS_PROVIDER") {
+        // Sidekiq (7.0 on) reads ENV[REDIS_PROVIDER] || ENV["REDIS_URL"], and
+        // refuses to start when REDIS_PROVIDER holds a URL itself.
+        if (value.find(':') != std::string::npos) {
+          c.warnings.push_back(
+              "REDIS_PROVIDER holds a URL, not the name of the variable that holds it: Sidekiq "
+              "refuses to start with it; quiesce ignores it");
+          continue;
+        }
+        const char* target = value.empty() ? nullptr : getenv(value.c_str());
+        if (!target || !*target) continue;
+        origin = fmt::format("{} (named by REDIS_PROVIDER)", value);
+        value = target;
+      }
       if (is_presence_switch(spec, name) && name.rfind("TINI_", 0) == 0) value = "true";
       if (value.empty() && spec.takes_value) continue;  // VAR= means unset, as in most shells
-      if (auto e = apply(c, spec, value, {Layer::Env, name}, name)) return e;
+      if (auto e = apply(c, spec, value, {Layer::Env, origin}, origin)) return e;
       break;
     }
   }
@@ -603,9 +620,14 @@ std::optional<std::string> choose_config_file(const FlagValues& flags, const Get
 // ---- derived values and sanity ---------------------------------------------
 
 // Sidekiq's timeout, when not configured here: the command's -t, else the
-// :timeout: of the config file Sidekiq will read, else its default.
+// :timeout: of the config file Sidekiq will read, else its default. Once
+// Sidekiq runs, the supervisor reads its file again from its own working
+// directory and environment (sidekiq_timeout_learnable).
 void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
-  if (c.origins.count(Key::SidekiqTimeout)) return;
+  if (c.origins.count(Key::SidekiqTimeout)) {
+    c.sidekiq_timeout_learnable = false;
+    return;
+  }
   // The parsers cap what they read at kMaxSidekiqTimeoutSeconds, so the
   // milliseconds always fit; a value at the cap was that long or longer.
   auto too_long = [&](const std::string& where) {
@@ -617,20 +639,37 @@ void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
   if (auto t = sidekiq_timeout_from_argv(c.command)) {
     c.sidekiq_timeout = Duration{std::int64_t{*t} * 1000};
     c.origins[Key::SidekiqTimeout] = {Layer::Command, "the command's -t"};
+    c.sidekiq_timeout_learnable = false;  // Sidekiq's -t wins over its file
     if (*t >= kMaxSidekiqTimeoutSeconds) too_long("the command's -t");
     return;
   }
+  if (could_drain(c.drain) && !command_runs_sidekiq(c.command)) {
+    c.warnings.push_back(fmt::format(
+        "stop.sidekiq_timeout: the command names no sidekiq, so its -t and config file cannot be "
+        "read from it: quiesce assumes {} (or what the config/sidekiq.yml of the Sidekiq it finds "
+        "says); set --sidekiq-timeout, QUIESCE_SIDEKIQ_TIMEOUT or [stop] sidekiq_timeout to "
+        "Sidekiq's timeout",
+        format_duration(c.sidekiq_timeout)));
+  }
   auto file = sidekiq_file_timeout(c.command, getenv);
   if (!file) return;
-  if (file->timeout.seconds && *file->timeout.seconds > 0) {
-    c.sidekiq_timeout = Duration{static_cast<std::int64_t>(*file->timeout.seconds * 1000)};
-    c.origins[Key::SidekiqTimeout] = {Layer::Command, ":timeout: in " + file->path};
-    if (*file->timeout.seconds >= kMaxSidekiqTimeoutSeconds) too_long(":timeout: in " + file->path);
-  } else if (file->timeout.unreadable) {
+  const auto& t = file->timeout;
+  std::string where = fmt::format("{} in {}", t.key, file->path);
+  if (t.has_erb) c.sidekiq_yml_erb = file->path;
+  c.sidekiq_environment = file->environment;
+  if (t.seconds) {
+    c.sidekiq_timeout = Duration{*timeout_millis(t)};
+    c.origins[Key::SidekiqTimeout] = {Layer::Command, where};
+    if (*t.seconds >= kMaxSidekiqTimeoutSeconds) too_long(where);
+  } else if (t.not_a_number) {
+    c.sidekiq_timeout = Duration{*timeout_millis(t)};
+    c.origins[Key::SidekiqTimeout] = {Layer::Command, where + ", not a number"};
+    c.warnings.push_back(not_a_number_warning(file->path, t));
+  } else if (t.unreadable && !(t.has_erb && find_ruby(getenv))) {
     c.warnings.push_back(fmt::format(
-        "stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read (ERB?); assuming "
+        "stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read ({}); assuming "
         "{}: set --sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's timeout",
-        file->path, format_duration(c.sidekiq_timeout)));
+        file->path, t.problem, format_duration(c.sidekiq_timeout)));
   }
 }
 
@@ -677,6 +716,7 @@ MachineConfig machine_config(const Config& c) {
       .exit_grace = c.exit_grace,
       .drain = c.drain,
       .command_runs_sidekiq = c.command_runs_sidekiq,
+      .sidekiq_timeout_learnable = c.sidekiq_timeout_learnable,
       .consult_redis = connects_redis_at_start(c.drain, c.command_runs_sidekiq, c.redis_url_given),
       .stop_timeout = c.stop_timeout,
       .sidekiq_timeout = c.sidekiq_timeout,

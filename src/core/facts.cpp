@@ -6,32 +6,34 @@
 namespace quiesce {
 
 const char* event_name(const Fact& fact) {
-  return std::visit(Overload{
-                        [](const fact::StopPlanned&) { return "stop_plan"; },
-                        [](const fact::SecondSignal&) { return "second_signal"; },
-                        [](const fact::SidekiqFound&) { return "sidekiq_found"; },
-                        [](const fact::TstpSent&) { return "tstp_sent"; },
-                        [](const fact::DrainProgress&) { return "drain_progress"; },
-                        [](const fact::TermSent&) { return "term_sent"; },
-                        [](const fact::DrainingMainChild&) { return "sidekiq_fallback"; },
-                        [](const fact::EmbeddedSidekiq&) { return "sidekiq_embedded"; },
-                        [](const fact::NoSidekiq&) { return "no_sidekiq"; },
-                        [](const fact::SidekiqExited&) { return "child_exited"; },
-                        [](const fact::ProcessGone&) { return "process_gone"; },
-                        [](const fact::MainChildExited&) { return "child_exited"; },
-                        [](const fact::Reaped&) { return "reaped"; },
-                        [](const fact::GraceStarted&) { return "grace_started"; },
-                        [](const fact::KillSent&) { return "kill_sent"; },
-                        [](const fact::StopDone&) { return "stop_done"; },
-                        [](const fact::Exiting&) { return "exit"; },
-                        [](const fact::OomKilled&) { return "oom_killed"; },
-                        [](const fact::JobRequeued&) { return "job_requeued"; },
-                        [](const fact::RecoveryFailed&) { return "recovery_failed"; },
-                        [](const fact::RecoveryNotNeeded&) { return "recovery_not_needed"; },
-                        [](const fact::SignalForwarded&) { return "signal_forwarded"; },
-                        [](const fact::ThreadRuleSkipped&) { return "thread_rule_off"; },
-                    },
-                    fact);
+  return std::visit(
+      Overload{
+          [](const fact::StopPlanned&) { return "stop_plan"; },
+          [](const fact::SecondSignal&) { return "second_signal"; },
+          [](const fact::SidekiqFound&) { return "sidekiq_found"; },
+          [](const fact::TstpSent&) { return "tstp_sent"; },
+          [](const fact::DrainProgress&) { return "drain_progress"; },
+          [](const fact::TermSent&) { return "term_sent"; },
+          [](const fact::SidekiqTimeoutChanged&) { return "sidekiq_timeout_changed"; },
+          [](const fact::DrainingMainChild&) { return "sidekiq_fallback"; },
+          [](const fact::EmbeddedSidekiq&) { return "sidekiq_embedded"; },
+          [](const fact::NoSidekiq&) { return "no_sidekiq"; },
+          [](const fact::SidekiqExited&) { return "child_exited"; },
+          [](const fact::ProcessGone&) { return "process_gone"; },
+          [](const fact::MainChildExited&) { return "child_exited"; },
+          [](const fact::Reaped&) { return "reaped"; },
+          [](const fact::GraceStarted&) { return "grace_started"; },
+          [](const fact::KillSent&) { return "kill_sent"; },
+          [](const fact::StopDone&) { return "stop_done"; },
+          [](const fact::Exiting&) { return "exit"; },
+          [](const fact::OomKilled&) { return "oom_killed"; },
+          [](const fact::JobRequeued&) { return "job_requeued"; },
+          [](const fact::RecoveryFailed&) { return "recovery_failed"; },
+          [](const fact::RecoveryNotNeeded&) { return "recovery_not_needed"; },
+          [](const fact::SignalForwarded&) { return "signal_forwarded"; },
+          [](const fact::ThreadRuleSkipped&) { return "thread_rule_off"; },
+      },
+      fact);
 }
 
 std::string_view term_reason_name(TermReason reason) {

@@ -124,7 +124,8 @@ void StopMachine::on(const ev::SidekiqsFound& e) {
   if (phase_ != Phase::Finding) return;
   if (!tracked_.empty()) {
     phase_ = Phase::Draining;
-    return term_if_due(e.now);
+    if (awaiting_timeout_.empty()) term_if_due(e.now);
+    return;
   }
   if (!embedded_.empty()) return forward_embedded_stop();
   // No title yet; Redis may still name a Sidekiq that is booting.
@@ -157,6 +158,42 @@ void StopMachine::on(const ev::JobsRecovered& e) {
   emit(act::CancelTimer{TimerId::Recovery});
   recovery_until_.reset();
   if (exit_pending_) exit_now(*exit_pending_, e.now);
+}
+
+// Sidekiq's own file, read where Sidekiq reads it, says T is something else:
+// every deadline that depends on T moves with it (budget.hpp), the kill at
+// B - 1 s does not. A TERM already sent is not taken back.
+void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
+  if (!config_.sidekiq_timeout_learnable) return;
+  awaiting_timeout_.erase(e.pid);
+  if (!e.timeout) {
+    if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+    return;
+  }
+  learned_timeouts_[e.pid] = *e.timeout;
+  // What a running Sidekiq's file says outranks the file read at startup
+  // (pid 0), read from quiesce's own directory; of several Sidekiq
+  // processes, the longest timeout needs the earliest TERM.
+  std::optional<Duration> longest;
+  for (const auto& [pid, t] : learned_timeouts_) {
+    if (pid == 0 && learned_timeouts_.size() > 1) continue;
+    if (!longest || t > *longest) longest = t;
+  }
+  if (!longest || *longest == config_.sidekiq_timeout) {
+    if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+    return;
+  }
+  Duration from = config_.sidekiq_timeout;
+  config_.sidekiq_timeout = *longest;
+  plan_ = plan_stop(stop_budget_of(config_));
+  std::optional<Duration> term_at;
+  if (phase_ == Phase::Finding || phase_ == Phase::Draining) {
+    term_at_ = t0_ + plan_.term_after;
+    term_at = plan_.term_after;
+    emit(act::ArmTimer{TimerId::Term, term_at_});
+  }
+  tell(fact::SidekiqTimeoutChanged{from, config_.sidekiq_timeout, e.source, term_at});
+  if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
 }
 
 // ---- the stop --------------------------------------------------------------
@@ -234,11 +271,15 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     std::vector<FoundBy> by;
     for (pid_t p : fresh) by.push_back(tracked_[p].by);
     tell(fact::SidekiqFound{fresh, std::move(by)});
+    if (config_.sidekiq_timeout_learnable && phase_ != Phase::Terminating) {
+      awaiting_timeout_.insert(fresh.begin(), fresh.end());
+      emit(act::ReadSidekiqTimeout{fresh});
+    }
     // TSTP only to these processes, never to a group: a shell wrapper that
     // does not trap TSTP would be stopped, not quieted. Found with the TERM
     // already due (no room, or a late first scan), they get that TERM next
     // from term_if_due(): a TSTP first would only delay it.
-    bool term_due = phase_ == Phase::Finding && now >= term_at_;
+    bool term_due = phase_ == Phase::Finding && now >= term_at_ && awaiting_timeout_.empty();
     if ((phase_ == Phase::Finding || phase_ == Phase::Draining) && !term_due) {
       signal_pids(fresh, SIGTSTP);
       tell(fact::TstpSent{fresh});
@@ -286,7 +327,7 @@ void StopMachine::fall_back_when_nothing_found(Instant now) {
     tell(fact::DrainingMainChild{});
     track({{main_pid_, FoundBy::MainChild, ""}}, now);
     phase_ = Phase::Draining;
-    term_if_due(now);
+    if (awaiting_timeout_.empty()) term_if_due(now);
     return;
   }
   // Not a Sidekiq container: behave exactly as tini would.

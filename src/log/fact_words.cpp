@@ -206,6 +206,8 @@ Level level_of(const Fact& fact) {
   return std::visit(Overload{
                         [](const fact::SecondSignal&) { return Level::Warn; },
                         [](const fact::KillSent&) { return Level::Error; },
+                        // The operator's setting would have been wrong: worth seeing.
+                        [](const fact::SidekiqTimeoutChanged&) { return Level::Warn; },
                         [](const fact::Reaped& r) { return r.warn ? Level::Warn : Level::Debug; },
                         [](const fact::SignalForwarded&) { return Level::Debug; },
                         [](const fact::OomKilled&) { return Level::Warn; },
@@ -260,6 +262,19 @@ LogLine word(const Fact& fact) {
           },
           [&](const fact::DrainProgress& p) { return progress_line(fact, p); },
           [&](const fact::TermSent& t) { return term_line(fact, t); },
+          [&](const fact::SidekiqTimeoutChanged& c) {
+            json fields = {
+                {"from_s", seconds(c.from)}, {"to_s", seconds(c.to)}, {"source", c.source}};
+            std::string plan = "; set sidekiq_timeout to say so outright";
+            if (c.term_at) {
+              fields["term_at_s"] = seconds(*c.term_at);
+              plan = fmt::format("; TERM now due {:.1f}s into the stop", seconds(*c.term_at));
+            }
+            return line(level, fact,
+                        fmt::format("Sidekiq's timeout is {}, not {} ({}): stop planned again{}",
+                                    format_duration(c.to), format_duration(c.from), c.source, plan),
+                        std::move(fields));
+          },
           [&](const fact::DrainingMainChild&) {
             return line(level, fact, "no Sidekiq process title found yet: draining the main child");
           },

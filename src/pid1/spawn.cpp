@@ -1,6 +1,7 @@
 #include "quiesce/pid1/spawn.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <termios.h>
@@ -64,7 +65,35 @@ void report(const char* what, int err) {
   _exit(err == ENOENT || err == ENOTDIR ? 127 : 126);
 }
 
+std::vector<char*> pointers(const std::vector<std::string>& words) {
+  std::vector<char*> out;
+  out.reserve(words.size() + 1);
+  for (const auto& w : words) out.push_back(const_cast<char*>(w.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
 }  // namespace
+
+pid_t spawn_helper(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                   const std::string& dir, int stdout_fd) {
+  auto args = pointers(argv);
+  auto envp = pointers(env);
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  // The child: async-signal-safe calls only (see write_all).
+  setpgid(0, 0);
+  int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null >= 0) {
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDERR_FILENO);
+  }
+  dup2(stdout_fd, STDOUT_FILENO);
+  reset_signals();
+  if (chdir(dir.c_str()) != 0) _exit(126);
+  execve(args[0], args.data(), envp.data());
+  _exit(127);
+}
 
 pid_t spawn_child(const std::vector<std::string>& command, int* group_error) {
   *group_error = 0;

@@ -14,14 +14,18 @@
 
 #include "quiesce/core/drain_policy.hpp"
 #include "quiesce/core/signal_names.hpp"
+#include "quiesce/pid1/erb_evaluator.hpp"
 #include "quiesce/pid1/reaper.hpp"
 #include "quiesce/pid1/signal_sender.hpp"
 #include "quiesce/pid1/signal_source.hpp"
 #include "quiesce/pid1/spawn.hpp"
 #include "quiesce/procfs/cgroup.hpp"
 #include "quiesce/redis/client.hpp"
+#include "quiesce/sidekiq/config_file.hpp"
 #include "quiesce/sidekiq/drain_probe.hpp"
 #include "quiesce/sidekiq/job_recovery.hpp"
+#include "quiesce/sidekiq/process_timeout.hpp"
+#include "quiesce/sidekiq/ruby.hpp"
 #include "quiesce/uv/fault.hpp"
 
 namespace quiesce {
@@ -52,6 +56,15 @@ sigset_t all_but_synchronous() {
 
 // How long closing down may wait for the Redis client's last callbacks.
 constexpr std::uint64_t kCloseLimitMs = 500;
+// How long Ruby gets to evaluate sidekiq.yml's ERB: a template that reads a
+// few variables takes a tenth of that; one that hangs must not linger.
+constexpr Duration kErbLimit{5'000};
+
+std::vector<std::string> own_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+  return env;
+}
 
 }  // namespace
 
@@ -66,6 +79,7 @@ Supervisor::Supervisor(Config config, const LogSink& sink)
   }
   loop_.data = this;
   for (TimerId id : kTimers) timers_[timer_index(id)] = uv::TimerHandle(&loop_, "a stop timer");
+  erb_ = std::make_unique<ErbEvaluator>(&loop_, kErbLimit);
   uv::set_fault_reporter([this](std::string_view where, std::string_view what) {
     log(Level::Error, "internal_error", fmt::format("{} failed: {}", where, what));
   });
@@ -224,6 +238,15 @@ int Supervisor::run() {
   // From here the child runs: nothing may end quiesce before it has exited
   // and been reaped, so whatever throws is reported and the rest goes on.
   uv::guard("starting the stop", [&] { post(ev::Started{now(), main_pid_}); });
+  // The timeout in a sidekiq.yml with ERB: Ruby says what it is, in the
+  // background, with the environment the main child has (quiesce's own).
+  uv::guard("evaluating sidekiq.yml's ERB", [&] {
+    ruby_ = find_ruby([](const char* name) { return static_cast<const char*>(std::getenv(name)); });
+    if (config_.sidekiq_timeout_learnable && !config_.sidekiq_yml_erb.empty() && ruby_) {
+      evaluate_erb(0, config_.sidekiq_yml_erb, config_.sidekiq_yml_erb, config_.sidekiq_environment,
+                   own_environment(), ".");
+    }
+  });
   if (config_.drain != DrainMode::Never) {
     uv::guard("starting the Redis client", [&] {
       start_redis(connects_redis_at_start(config_.drain, config_.command_runs_sidekiq,
@@ -252,6 +275,7 @@ int Supervisor::run() {
 // name lookup still running in libuv's thread pool could need seconds, and the
 // exit status must not wait for it, so the wait is bounded.
 void Supervisor::close_everything() {
+  if (erb_) erb_->close();
   if (probe_) probe_->close();
   if (recovery_) recovery_->close();
   if (redis_) redis_->close();
@@ -307,12 +331,22 @@ void Supervisor::reap() {
         fmt::format("cannot reap children: {}", strerror(reaped.error)));
   }
   if (reaped.exited.empty()) return;
+  // Ruby evaluating sidekiq.yml is quiesce's own child, not the workload's.
+  std::vector<std::pair<pid_t, int>> workload;
   bool sigkilled = false;
   for (auto [pid, status] : reaped.exited) {
+    if (erb_->reaped(pid, status)) continue;
+    workload.emplace_back(pid, status);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) sigkilled = true;
   }
-  post(ev::Reaped{now(), reaped.exited, reaped.children_remain,
-                  sigkilled && oom_kill_since_last_look()});
+  for (auto [pid, status] : workload) {
+    // Once the main child is gone, nothing waits for what Ruby would say.
+    if (pid == main_pid_ && erb_->running()) erb_->close();
+  }
+  bool others_remain = reaped.children_remain || erb_->running();
+  if (!workload.empty() || !others_remain) {
+    post(ev::Reaped{now(), workload, others_remain, sigkilled && oom_kill_since_last_look()});
+  }
 }
 
 // Read only when a child died of SIGKILL: nothing is read while idle.
@@ -410,6 +444,91 @@ void Supervisor::carry_out(const act::RecoverJobs& a) {
   }
   recovery_->recover(pid, a.identity, [this, pid](RecoveryOutcome outcome) {
     post(ev::JobsRecovered{now(), pid, std::move(outcome)});
+  });
+}
+
+void Supervisor::carry_out(const act::ReadSidekiqTimeout& a) {
+  for (pid_t pid : a.pids) read_timeout_of(pid);
+}
+
+// What the Sidekiq that runs reads: its own directory, command line and
+// environment. A process that cannot be read keeps the timeout as it is.
+void Supervisor::read_timeout_of(pid_t pid) {
+  auto seen = read_process_timeout(pid, config_.command);
+  if (!seen) {
+    log(Level::Debug, "sidekiq_timeout_unread",
+        fmt::format("cannot read pid {}'s working directory, command line or environment", pid));
+    post(ev::SidekiqTimeoutRead{now(), pid, std::nullopt, ""});
+    return;
+  }
+  if (seen->argv_timeout) {
+    post(ev::SidekiqTimeoutRead{now(), pid, Duration{std::int64_t{*seen->argv_timeout} * 1000},
+                                fmt::format("-t on pid {}'s command line", pid)});
+    return;
+  }
+  if (!seen->file) {
+    post(ev::SidekiqTimeoutRead{
+        now(), pid, defaults::kSidekiqTimeout,
+        fmt::format("no config file in pid {}'s working directory: Sidekiq's default", pid)});
+    return;
+  }
+  learn_timeout(pid, *seen->file,
+                fmt::format("{} (pid {}'s working directory)", seen->file->path, pid), seen->env,
+                seen->working_dir);
+}
+
+void Supervisor::learn_timeout(pid_t pid, const SidekiqFileTimeout& file, const std::string& where,
+                               const std::vector<std::string>& env, const std::string& dir) {
+  const TimeoutInFile& t = file.timeout;
+  if (t.has_erb && ruby_) {
+    evaluate_erb(pid, file.read_from, where, file.environment, env, dir);
+  }
+  if (auto millis = timeout_millis(t)) {
+    if (t.not_a_number) log(Level::Warn, "config_warning", not_a_number_warning(where, t));
+    post(ev::SidekiqTimeoutRead{now(), pid, Duration{*millis},
+                                fmt::format("{} in {}", t.key, where)});
+  } else if (t.unreadable) {
+    if (!(t.has_erb && ruby_)) {
+      log(Level::Warn, "config_warning",
+          fmt::format("stop.sidekiq_timeout: {} sets :timeout: in a way quiesce cannot read "
+                      "({}); set --sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's "
+                      "timeout",
+                      where, t.problem));
+    }
+    post(ev::SidekiqTimeoutRead{now(), pid, std::nullopt, ""});
+  } else {
+    post(ev::SidekiqTimeoutRead{now(), pid, defaults::kSidekiqTimeout,
+                                fmt::format("no :timeout in {}: Sidekiq's default", where)});
+  }
+}
+
+void Supervisor::evaluate_erb(pid_t pid, const std::string& file, const std::string& where,
+                              const std::string& environment, const std::vector<std::string>& env,
+                              const std::string& dir) {
+  erb_->start({*ruby_, file, dir, env}, [this, pid, where, environment](const ErbResult& r) {
+    if (!r.ok) {
+      log(Level::Warn, "config_warning",
+          fmt::format("stop.sidekiq_timeout: ruby could not evaluate the ERB in {} ({}); set "
+                      "--sidekiq-timeout or QUIESCE_SIDEKIQ_TIMEOUT to Sidekiq's timeout",
+                      where, r.text));
+      return;
+    }
+    TimeoutInFile t = timeout_in_sidekiq_yml(r.text, environment);
+    std::string source = fmt::format("{} in {}, its ERB evaluated by ruby", t.key, where);
+    if (auto millis = timeout_millis(t)) {
+      if (t.not_a_number) log(Level::Warn, "config_warning", not_a_number_warning(where, t));
+      post(ev::SidekiqTimeoutRead{now(), pid, Duration{*millis}, source});
+    } else if (t.unreadable) {
+      log(Level::Warn, "config_warning",
+          fmt::format("stop.sidekiq_timeout: {}, its ERB evaluated by ruby, is not YAML quiesce "
+                      "can read ({})",
+                      where, t.problem));
+    } else {
+      post(ev::SidekiqTimeoutRead{now(), pid, defaults::kSidekiqTimeout,
+                                  fmt::format("no :timeout in {} once ruby evaluated its ERB: "
+                                              "Sidekiq's default",
+                                              where)});
+    }
   });
 }
 

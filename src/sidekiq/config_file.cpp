@@ -7,82 +7,84 @@
 #include <filesystem>
 
 #include "quiesce/procfs/file_text.hpp"
+#include "quiesce/sidekiq/yaml_document.hpp"
 
 namespace quiesce {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  auto space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::string_view unquote(std::string_view s) {
-  if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front()) {
-    s = s.substr(1, s.size() - 2);
+// A value Sidekiq adds to a time, as quiesce counts it.
+TimeoutInFile take(const YamlDocument& doc, YamlDocument::NodeId value, std::string key) {
+  TimeoutInFile t;
+  t.key = std::move(key);
+  const auto& node = doc.node(value);
+  if (node.kind == YamlDocument::Kind::Scalar) {
+    t.written = node.plain ? node.text : "'" + node.text + "' (quoted: a string)";
   }
-  return s;
-}
-
-// A YAML key as Sidekiq sees it once symbolized: ":timeout", "timeout" and
-// "'timeout'" are the same key.
-std::string_view key_name(std::string_view key) {
-  key = unquote(trim(key));
-  if (!key.empty() && key.front() == ':') key.remove_prefix(1);
-  return unquote(key);
-}
-
-// A plain YAML number: 25, 25.5, "25"; beyond kMaxSidekiqTimeoutSeconds
-// (1e300, 1e999 which strtod makes infinite), that.
-std::optional<double> plain_number(std::string_view value) {
-  value = unquote(trim(value));
-  if (value.empty()) return std::nullopt;
-  std::string text(value);
-  char* end = nullptr;
-  double seconds = std::strtod(text.c_str(), &end);
-  if (end != text.c_str() + text.size() || !std::isdigit(static_cast<unsigned char>(text[0]))) {
-    return std::nullopt;
+  if (node.kind == YamlDocument::Kind::Scalar && node.text.find("<%") != std::string::npos) {
+    t.unreadable = true;
+    t.problem = "ERB";
+    return t;
   }
-  if (std::isnan(seconds)) return std::nullopt;
-  return std::min(seconds, static_cast<double>(kMaxSidekiqTimeoutSeconds));
-}
-
-struct Line {
-  std::size_t indent = 0;
-  std::string_view key;
-  std::string_view value;
-};
-
-// One `key: value` line, comments dropped; nullopt for anything else.
-std::optional<Line> parse_line(std::string_view raw) {
-  if (!raw.empty() && raw.back() == '\r') raw.remove_suffix(1);
-  Line line;
-  while (line.indent < raw.size() && raw[line.indent] == ' ') ++line.indent;
-  std::string_view body = raw.substr(line.indent);
-  if (body.empty() || body.front() == '#' || body.front() == '-') return std::nullopt;
-  if (auto hash = body.find(" #"); hash != std::string_view::npos) body = body.substr(0, hash);
-  // A symbol key starts with ':' (":timeout: 25"), a quoted one may hold
-  // one (\":timeout\": 25): the separator comes after either.
-  std::size_t from = body.front() == ':' ? 1 : 0;
-  if (body.front() == '"' || body.front() == '\'') {
-    auto closing = body.find(body.front(), 1);
-    if (closing == std::string_view::npos) return std::nullopt;
-    from = closing + 1;
+  RubyScalar scalar = doc.scalar(value);
+  if (scalar.kind == RubyKind::Integer || scalar.kind == RubyKind::Float) {
+    t.seconds = std::clamp(scalar.number, 0.0, static_cast<double>(kMaxSidekiqTimeoutSeconds));
+  } else {
+    t.not_a_number = true;
+    if (node.kind != YamlDocument::Kind::Scalar) t.written = "a YAML collection";
+    if (scalar.kind == RubyKind::Nil) t.written = "nil";
   }
-  auto colon = body.find(':', from);
-  if (colon == std::string_view::npos) return std::nullopt;
-  line.key = key_name(body.substr(0, colon));
-  line.value = trim(body.substr(colon + 1));
-  return line;
-}
-
-void take(TimeoutInFile& into, std::string_view value) {
-  into.seconds = plain_number(value);
-  into.unreadable = !into.seconds;
+  return t;
 }
 
 }  // namespace
+
+TimeoutInFile timeout_in_sidekiq_yml(std::string_view text, std::string_view environment) {
+  TimeoutInFile none;
+  none.has_erb = text.find("<%") != std::string_view::npos;
+  auto parsed = YamlDocument::parse(text);
+  if (auto* problem = std::get_if<std::string>(&parsed)) {
+    none.unreadable = true;
+    none.problem = none.has_erb ? "ERB" : *problem;
+    return none;
+  }
+  const auto& doc = std::get<YamlDocument>(parsed);
+  TimeoutInFile found;
+  try {
+    // cli.rb: opts.merge(opts.delete(environment.to_sym) || {}): the
+    // section's keys replace the top level's, the rest of the top stays.
+    auto section = doc.value_of(doc.root(), environment);
+    std::optional<YamlDocument::NodeId> value;
+    if (section && doc.node(*section).kind == YamlDocument::Kind::Mapping) {
+      value = doc.value_of(*section, "timeout");
+      if (value) found = take(doc, *value, std::string(environment) + ": :timeout");
+    }
+    if (!value) {
+      value = doc.value_of(doc.root(), "timeout");
+      if (!value) return none;
+      found = take(doc, *value, ":timeout");
+    }
+  } catch (const YamlDocument::TooComplex&) {
+    none.unreadable = true;
+    none.problem = "merge keys too deep or too many to follow";
+    return none;
+  }
+  found.has_erb = none.has_erb;
+  return found;
+}
+
+std::string not_a_number_warning(const std::string& path, const TimeoutInFile& t) {
+  return "stop.sidekiq_timeout: " + path + ": " + t.key + " is " + t.written +
+         ", not a number: Sidekiq keeps it as it is and its TERM path then raises, so it exits "
+         "WITHOUT REQUEUEING the jobs still running; they will be lost. Write it as a number. "
+         "Until then quiesce counts sidekiq_timeout as 0s: TERM as late as the stop budget "
+         "allows, so jobs get the longest time to finish";
+}
+
+std::optional<std::int64_t> timeout_millis(const TimeoutInFile& t) {
+  if (t.seconds) return static_cast<std::int64_t>(*t.seconds * 1000);
+  if (t.not_a_number) return 0;
+  return std::nullopt;
+}
 
 std::optional<std::string> sidekiq_config_path(
     const SidekiqFileOptions& options, const std::function<bool(const std::string&)>& is_file,
@@ -106,52 +108,34 @@ std::string sidekiq_environment(const SidekiqFileOptions& options,
   return "development";
 }
 
-TimeoutInFile timeout_in_sidekiq_yml(std::string_view text, std::string_view environment) {
-  TimeoutInFile top;
-  TimeoutInFile in_environment;
-  bool in_section = false;
-  std::size_t child_indent = 0;
-  while (!text.empty()) {
-    auto newline = text.find('\n');
-    std::string_view raw = text.substr(0, newline);
-    text = newline == std::string_view::npos ? std::string_view{} : text.substr(newline + 1);
-    auto line = parse_line(raw);
-    if (!line) continue;
-    if (line->indent == 0) {
-      in_section = line->value.empty() && line->key == environment;
-      child_indent = 0;
-      if (line->key == "timeout") take(top, line->value);
-      continue;
-    }
-    if (!in_section) continue;
-    if (child_indent == 0) child_indent = line->indent;
-    if (line->indent == child_indent && line->key == "timeout") take(in_environment, line->value);
-  }
-  return in_environment.seconds || in_environment.unreadable ? in_environment : top;
-}
-
 std::optional<SidekiqFileTimeout> sidekiq_file_timeout(
-    const std::vector<std::string>& command,
-    const std::function<const char*(const char*)>& getenv) {
+    const std::vector<std::string>& command, const std::function<const char*(const char*)>& getenv,
+    const std::string& working_dir, bool any_command) {
   auto options = sidekiq_file_options(command);
-  if (!options) return std::nullopt;
-  auto is_file = [](const std::string& p) {
-    std::error_code ec;
-    return std::filesystem::is_regular_file(p, ec);
+  if (!options && !any_command) return std::nullopt;
+  if (!options) options = SidekiqFileOptions{};
+  // Sidekiq resolves relative paths from its own working directory.
+  auto in_dir = [&](const std::string& p) {
+    return working_dir.empty() || (!p.empty() && p.front() == '/') ? p : working_dir + "/" + p;
   };
-  auto is_dir = [](const std::string& p) {
+  auto is_file = [&](const std::string& p) {
     std::error_code ec;
-    return std::filesystem::is_directory(p, ec);
+    return std::filesystem::is_regular_file(in_dir(p), ec);
+  };
+  auto is_dir = [&](const std::string& p) {
+    std::error_code ec;
+    return std::filesystem::is_directory(in_dir(p), ec);
   };
   auto path = sidekiq_config_path(*options, is_file, is_dir);
   if (!path) return std::nullopt;
   // Real ones are a few KB. Not a regular file (-C /dev/zero, a FIFO) or
   // longer: not read, as if missing.
   constexpr std::size_t kMaxSidekiqYml = 1 << 20;
-  auto text = read_file_text(*path, kMaxSidekiqYml);
+  auto text = read_file_text(in_dir(*path), kMaxSidekiqYml);
   if (!text) return std::nullopt;  // Sidekiq itself will say the file is missing
-  return SidekiqFileTimeout{*path,
-                            timeout_in_sidekiq_yml(*text, sidekiq_environment(*options, getenv))};
+  auto environment = sidekiq_environment(*options, getenv);
+  return SidekiqFileTimeout{*path, in_dir(*path), environment,
+                            timeout_in_sidekiq_yml(*text, environment)};
 }
 
 }  // namespace quiesce

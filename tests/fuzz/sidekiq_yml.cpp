@@ -1,5 +1,6 @@
-// Sidekiq's config file as quiesce reads its :timeout:, in the production
-// section and at the top level.
+// Sidekiq's config file as quiesce reads its :timeout: with libyaml and
+// Sidekiq's rules (anchors, aliases, merge keys), in the production section
+// and at the top level: never a crash, never a blow-up, a timeout in range.
 #include "fuzz_target.hpp"
 #include "quiesce/sidekiq/args.hpp"
 #include "quiesce/sidekiq/config_file.hpp"
@@ -11,8 +12,14 @@ QUIESCE_FUZZ_TARGET(sidekiq_yml) {
     if (t.seconds) {
       quiesce::fuzz::require(*t.seconds >= 0 && *t.seconds <= quiesce::kMaxSidekiqTimeoutSeconds,
                              "a timeout from sidekiq.yml within range");
-      quiesce::fuzz::require(!t.unreadable, "a timeout read is not unreadable");
+      quiesce::fuzz::require(!t.unreadable && !t.not_a_number,
+                             "a timeout read is neither unreadable nor not a number");
     }
+    auto millis = quiesce::timeout_millis(t);
+    quiesce::fuzz::require(
+        !millis ||
+            (*millis >= 0 && *millis <= std::int64_t{quiesce::kMaxSidekiqTimeoutSeconds} * 1000),
+        "milliseconds within range");
   }
   return 0;
 }

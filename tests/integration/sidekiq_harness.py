@@ -878,6 +878,15 @@ class StopScenario:
     verbosity: str = "-v"
     stale_pids: Optional[range] = None  # seed stale identities for these pids
     timeout_in_config_file: bool = False  # sidekiq -e production -C FILE, not -t
+    # sh -c "cd DIR && RAILS_ENV=production exec sidekiq …": T only in
+    # DIR/config/sidekiq.yml's production section, reached through a merge key.
+    timeout_in_sidekiqs_directory: bool = False
+    # sidekiq -e production -C FILE where FILE sets production's :timeout:
+    # with ERB from the environment (QTEST_SIDEKIQ_TIMEOUT).
+    timeout_by_erb: bool = False
+    # quiesce finds Redis through REDIS_PROVIDER (no --redis-url; REDIS_URL
+    # is Sidekiq's, straight to Redis, not through quiesce_redis's proxy).
+    redis_via_provider: bool = False
     live: bool = False  # copy the init's stderr to ours as it comes
     # The container's command from Sidekiq's argv (rt, workdir, argv), for
     # wrappers of other shapes and the embedded app.
@@ -986,6 +995,30 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         if sc.late_process:
             command = shell_wrapped(command, late_after=rt.path(workdir, go_file))
         elif sc.wrapper or sc.processes > 1:
+        env = {"REDIS_URL": redis.url}
+        if sc.timeout_in_sidekiqs_directory:
+            app_dir = workdir / "app"
+            (app_dir / "config").mkdir(parents=True)
+            # The top level's 99 and quiesce's directory (no file: 25) would
+            # both leave no room to drain.
+            (app_dir / "config" / "sidekiq.yml").write_text(
+                f":timeout: 99\nshort: &short\n  :timeout: {sc.sidekiq_timeout_s}\n"
+                f"production:\n  <<: *short\n  :concurrency: {sc.concurrency}\n")
+            plain = ["sidekiq", "-r", rt.app, "-c", str(sc.concurrency), "-q", QUEUE]
+            command = ["sh", "-c", f"cd {shlex.quote(rt.path(workdir, app_dir))} && "
+                       f"RAILS_ENV=production exec {shlex.join(plain)}"]
+        if sc.timeout_by_erb:
+            yml = workdir / "erb.yml"
+            yml.write_text(":timeout: 99\nproduction:\n"
+                           "  :timeout: <%= Integer(ENV.fetch('QTEST_SIDEKIQ_TIMEOUT')) %>\n")
+            command = ["sidekiq", "-r", rt.app, "-e", "production", "-C", rt.path(workdir, yml),
+                       "-c", str(sc.concurrency), "-q", QUEUE]
+            env["QTEST_SIDEKIQ_TIMEOUT"] = str(sc.sidekiq_timeout_s)
+        if sc.redis_via_provider:
+            # The sample app hands REDIS_URL to Sidekiq itself; quiesce's URL
+            # (the counting proxy's) is only in the variable REDIS_PROVIDER names.
+            env = {**env, "REDIS_PROVIDER": "QTEST_REDIS", "QTEST_REDIS": quiesce_url}
+        if sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
         if sc.command:
             command = sc.command(rt, workdir, command)
@@ -995,8 +1028,9 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         elif sc.init == "quiesce":
             host_quiesce = os.path.abspath(quiesce_bin or quiesce_binary())
             init_argv = [rt.quiesce(host_quiesce), "--stop-timeout", f"{sc.budget_s:g}",
-                         "--shutdown-margin", f"{sc.margin_s:g}", "--redis-url", quiesce_url,
-                         "--log-format", sc.log_format]
+                         "--shutdown-margin", f"{sc.margin_s:g}", "--log-format", sc.log_format]
+            if not sc.redis_via_provider:
+                init_argv += ["--redis-url", quiesce_url]
             if sc.verbosity:
                 init_argv.append(sc.verbosity)
             if sc.quiesce_redis == "tls":
@@ -1019,7 +1053,7 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             return len(container.sidekiq_host_pids()) >= sc.processes
 
         jobs = {} if sc.enqueue_after_boot else enqueue_all()
-        container = Container(init_argv, command, {"REDIS_URL": redis.url, **sc.env}, hostname,
+        container = Container(init_argv, command, {**env, **sc.env}, hostname,
                               workdir, live=sc.live, rt=rt, quiesce_binary=host_quiesce)
         if sc.enqueue_after_boot:
             wait_for(every_process_up, 90, "every Sidekiq process's title", step=0.1)

@@ -87,6 +87,12 @@ SCENARIOS = {
     "load": scenario(B_MEDIUM, durations=[1.0, MID], quiesce_redis="proxy"),
     # Sidekiq's timeout only in its config file's production section.
     "config_file": scenario(durations=[MEDIUM, LONG], timeout_in_config_file=True),
+    # sh -c "cd DIR && RAILS_ENV=production exec sidekiq": T only in
+    # DIR/config/sidekiq.yml, through a merge key; Redis named by REDIS_PROVIDER.
+    "sidekiqs_directory": scenario(durations=[MEDIUM, LONG], timeout_in_sidekiqs_directory=True,
+                                   quiesce_redis="proxy", redis_via_provider=True),
+    # production's :timeout: set with ERB: Ruby evaluates it in the background.
+    "erb": scenario(durations=[MEDIUM, LONG], timeout_by_erb=True),
     # Every small pid inside the namespace, the real Sidekiq's included.
     "stale": scenario(durations=[1.0, 2.5], stale_pids=range(1, 40)),
     # sidekiqswarm's shape: sh -c 'sidekiq … & sidekiq … & wait'.
@@ -182,6 +188,8 @@ def tearDownModule():
 
 
 def result(name: str) -> h.StopResult:
+    if name not in _futures:
+        raise unittest.SkipTest(f"scenario {name} left out by SIDEKIQ_STOP_ONLY")
     return _futures[name].result()
 
 
@@ -282,6 +290,40 @@ class QuiesceStop(StopAssertions):
         self.assertAlmostEqual(float(plans[0]["term_in_s"]), TERM_DEADLINE, delta=0.6,
                                msg=r.describe())
         # Sidekiq itself used 3 s: the long job was requeued within the budget.
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished", LONG: "requeued"},
+                         r.describe())
+
+    def test_timeout_read_in_sidekiqs_own_directory_and_environment(self):
+        r = result("sidekiqs_directory")
+        self.assertCleanQuiesceStop(r)
+        # Read where quiesce stands, T is the default 25: no room to drain.
+        # Read in Sidekiq's directory, with its RAILS_ENV, through the merge
+        # key: T, and TERM at B - T - M, so the MEDIUM job (longer than T)
+        # only finishes if the stop was planned again.
+        changed = r.event("sidekiq_timeout_changed")
+        self.assertTrue(changed, r.describe())
+        self.assertAlmostEqual(float(changed[0]["to_s"]), T, delta=0.01, msg=r.describe())
+        self.assertIn("working directory", changed[0]["source"], r.describe())
+        self.assertAlmostEqual(float(changed[0]["term_at_s"]), TERM_DEADLINE, delta=0.01,
+                               msg=r.describe())
+        self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished", LONG: "requeued"},
+                         r.describe())
+        term = [e for e in r.event("term_sent") if e.get("reason") in ("deadline", "drained")]
+        self.assertTrue(term, r.describe())
+        # quiesce found Redis through REDIS_PROVIDER (the proxy's URL is
+        # nowhere else): its commands went through, and it named the job.
+        self.assertGreater(r.quiesce_commands or 0, 0, r.describe())
+        self.assertJobSeenInRedis(r, MEDIUM)
+
+    def test_timeout_set_by_erb_is_evaluated_by_ruby(self):
+        r = result("erb")
+        self.assertCleanQuiesceStop(r)
+        changed = r.event("sidekiq_timeout_changed")
+        self.assertTrue(changed, r.describe())
+        self.assertAlmostEqual(float(changed[0]["to_s"]), T, delta=0.01, msg=r.describe())
+        self.assertIn("evaluated by ruby", changed[0]["source"], r.describe())
+        warnings = [e for e in r.event("config_warning") if "ERB" in json.dumps(e)]
+        self.assertEqual(warnings, [], r.describe())
         self.assertEqual(r.outcomes_by_seconds(), {MEDIUM: "finished", LONG: "requeued"},
                          r.describe())
 

@@ -82,6 +82,11 @@ struct Config {
   std::vector<std::string> command;
   bool command_runs_sidekiq = false;  // sidekiq/args.hpp's reading of the command
   bool redis_url_given = false;       // set by the file, the environment or a flag
+  // Sidekiq's timeout came from its config file or the default, so the file
+  // Sidekiq really reads (its own directory and environment) may correct it.
+  bool sidekiq_timeout_learnable = true;
+  std::string sidekiq_yml_erb;        // the config file Sidekiq reads, when it holds ERB
+  std::string sidekiq_environment;    // the section of it that counts (-e, RAILS_ENV ...)
   std::string config_file;            // the file read, if any
   std::map<Key, Origin> origins;      // the keys set by anything but the defaults
   std::vector<std::string> warnings;  // sound but probably not what was meant

@@ -49,6 +49,12 @@ struct RecoverJobs {
   pid_t pid = 0;
   std::string identity;
 };
+// Read the timeout these Sidekiq processes will really use: their config
+// file in their own working directory, with their own command line and
+// environment. Answered with SidekiqTimeoutRead, if at all.
+struct ReadSidekiqTimeout {
+  std::vector<pid_t> pids;
+};
 // Something worth telling the world: logs, status and metrics word it.
 struct Tell {
   Fact fact;
@@ -60,7 +66,7 @@ struct Exit {
 }  // namespace quiesce::act
 
 namespace quiesce {
-using Action =
-    std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs, act::Watch,
-                 act::StopWatching, act::ReadWork, act::RecoverJobs, act::Tell, act::Exit>;
+using Action = std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs,
+                            act::Watch, act::StopWatching, act::ReadWork, act::RecoverJobs,
+                            act::ReadSidekiqTimeout, act::Tell, act::Exit>;
 }

@@ -16,6 +16,12 @@ constexpr bool drains_main_child(DrainMode mode, bool command_runs_sidekiq) {
 
 namespace quiesce {
 
+// True when a stop may drain at all: in auto mode a Sidekiq found by its
+// title or identity is drained even when the command does not name it.
+constexpr bool could_drain(DrainMode mode) {
+  return mode != DrainMode::Never;
+}
+
 // Whether quiesce connects to Redis when it starts, so that a wrong URL or
 // password shows in the first seconds of the container, not at 3 a.m.
 // during a stop: when the stop will drain, or the operator said where Redis

@@ -3,6 +3,8 @@
 // each event: the machine has no clock of its own.
 #include <sys/types.h>
 
+#include <optional>
+#include <string>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -45,6 +47,17 @@ struct Readings {
   Instant now;
   std::vector<ProcessReading> readings;
 };
+// What a Sidekiq's own config file says its timeout is, read from its
+// working directory with its environment (or, for pid 0, the file read at
+// startup once Ruby has evaluated its ERB).
+// Every ReadSidekiqTimeout is answered at once, with nullopt when nothing
+// could be read; Ruby's reading of ERB may answer again later.
+struct SidekiqTimeoutRead {
+  Instant now;
+  pid_t pid = 0;
+  std::optional<Duration> timeout;
+  std::string source;  // ":timeout in /app/config/sidekiq.yml (pid 12's working directory)"
+};
 
 // The answer to RecoverJobs.
 struct JobsRecovered {
@@ -56,6 +69,7 @@ struct JobsRecovered {
 }  // namespace quiesce::ev
 
 namespace quiesce {
-using Event = std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired,
-                           ev::SidekiqsFound, ev::Readings, ev::JobsRecovered>;
+using Event =
+    std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired, ev::SidekiqsFound,
+                 ev::Readings, ev::JobsRecovered, ev::SidekiqTimeoutRead>;
 }

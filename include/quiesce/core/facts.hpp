@@ -84,6 +84,14 @@ struct ThreadRuleSkipped {
   int at_tstp = 0;                 // job threads seen at the TSTP
   std::optional<int> concurrency;  // as known then
 };
+// Sidekiq's own config file gave a timeout other than the one counted with:
+// the stop is planned again with it.
+struct SidekiqTimeoutChanged {
+  Duration from{0};
+  Duration to{0};
+  std::string source;
+  std::optional<Duration> term_at;  // since the SIGTERM, when a stop is under way
+};
 struct DrainingMainChild {};
 // Sidekiq embedded in another server: sent no TSTP (it traps none).
 struct EmbeddedSidekiq {
@@ -157,12 +165,13 @@ struct SignalForwarded {
 
 }  // namespace fact
 
-using Fact = std::variant<
-    fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent, fact::DrainProgress,
-    fact::TermSent, fact::DrainingMainChild, fact::EmbeddedSidekiq, fact::NoSidekiq,
-    fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited, fact::Reaped, fact::GraceStarted,
-    fact::KillSent, fact::StopDone, fact::Exiting, fact::OomKilled, fact::JobRequeued,
-    fact::RecoveryFailed, fact::RecoveryNotNeeded, fact::SignalForwarded, fact::ThreadRuleSkipped>;
+using Fact = std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
+                          fact::DrainProgress, fact::TermSent, fact::SidekiqTimeoutChanged,
+                          fact::DrainingMainChild, fact::EmbeddedSidekiq, fact::NoSidekiq,
+                          fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited,
+                          fact::Reaped, fact::GraceStarted, fact::KillSent, fact::StopDone,
+                          fact::Exiting, fact::OomKilled, fact::JobRequeued, fact::RecoveryFailed,
+                          fact::RecoveryNotNeeded, fact::SignalForwarded, fact::ThreadRuleSkipped>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <type_traits>
 #include <vector>
 
 #include "quiesce/core/actions.hpp"
@@ -31,6 +32,9 @@ struct MachineConfig {
   Duration exit_grace = defaults::kExitGrace;
   DrainMode drain = defaults::kDrain;
   bool command_runs_sidekiq = false;  // decides the fallback to the main child in auto mode
+  // T came from Sidekiq's config file or the default, not from the operator
+  // or the command's -t: what Sidekiq's own file says, once read, replaces it.
+  bool sidekiq_timeout_learnable = false;
   // Before deciding that no Sidekiq runs, wait for Redis's answer too: a
   // Sidekiq that has not set its title yet, or one embedded in another
   // server (no title at all), is known only there.
@@ -97,6 +101,7 @@ class StopMachine {
   void on(const ev::SidekiqsFound& e);
   void on(const ev::Readings& e);
   void on(const ev::JobsRecovered& e);
+  void on(const ev::SidekiqTimeoutRead& e);
 
   bool is_stop_signal(int signo) const;
   bool stop_active() const;
@@ -129,7 +134,16 @@ class StopMachine {
   int main_exit_code() const;
   std::vector<pid_t> live_targets() const;
   void tell(Fact fact) { emit(act::Tell{std::move(fact)}); }
-  void emit(Action action) { out_.push_back(std::move(action)); }
+  // Built in place in the buffer: GCC 12 misreads a moved Action as
+  // uninitialized (-Wmaybe-uninitialized) once the variant has nine kinds.
+  template <typename A>
+  void emit(A&& action) {
+    if constexpr (std::is_same_v<std::decay_t<A>, Action>) {
+      out_.push_back(std::forward<A>(action));
+    } else {
+      out_.emplace_back(std::in_place_type<std::decay_t<A>>, std::forward<A>(action));
+    }
+  }
 
   MachineConfig config_;
   StopPlan plan_;
@@ -150,6 +164,11 @@ class StopMachine {
   TermReason term_reason_ = TermReason::Deadline;
   DrainRule last_rule_ = DrainRule::Heartbeat;  // what made the last process count as drained
   std::map<pid_t, Tracked> tracked_;
+  // What each Sidekiq's own config file says T is (0: the file at startup).
+  std::map<pid_t, Duration> learned_timeouts_;
+  // Asked for and not yet answered: a TERM already due waits for the answer,
+  // which may move the deadline (the supervisor answers at once).
+  std::set<pid_t> awaiting_timeout_;
   std::set<pid_t> embedded_;  // never tracked, never sent TSTP
 
   bool killed_ = false;         // the budget's SIGKILL went out

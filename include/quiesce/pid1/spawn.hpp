@@ -19,4 +19,12 @@ namespace quiesce {
 // having got there first, else 0.
 pid_t spawn_child(const std::vector<std::string>& command, int* group_error);
 
+// Starts one of quiesce's own helpers (Ruby evaluating sidekiq.yml's ERB):
+// argv[0] is a path, run in dir with exactly env, stdout on stdout_fd,
+// stdin and stderr on /dev/null, its own process group, signals reset as
+// for the main child. It is quiesce's child, so the reaper sees its exit.
+// Returns its pid, or -1 with errno set when fork failed.
+pid_t spawn_helper(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                   const std::string& dir, int stdout_fd);
+
 }  // namespace quiesce

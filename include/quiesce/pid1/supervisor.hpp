@@ -8,6 +8,7 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "quiesce/config/config.hpp"
@@ -24,6 +25,8 @@ class Client;
 }
 class DrainProbe;
 class JobRecovery;
+class ErbEvaluator;
+struct SidekiqFileTimeout;
 
 class Supervisor {
  public:
@@ -55,6 +58,13 @@ class Supervisor {
   void carry_out(const act::ReadWork& a);
   void carry_out(const act::RecoverJobs& a);
   bool oom_kill_since_last_look();
+  void carry_out(const act::ReadSidekiqTimeout& a);
+  void read_timeout_of(pid_t pid);
+  void learn_timeout(pid_t pid, const SidekiqFileTimeout& file, const std::string& where,
+                     const std::vector<std::string>& env, const std::string& dir);
+  void evaluate_erb(pid_t pid, const std::string& file, const std::string& where,
+                    const std::string& environment, const std::vector<std::string>& env,
+                    const std::string& dir);
   void carry_out(const act::Tell& a);
   void carry_out(const act::Exit& a);
   void on_signal(int signo);
@@ -76,6 +86,8 @@ class Supervisor {
   std::unique_ptr<JobRecovery> recovery_;
   std::optional<long long> oom_kills_;  // the cgroup's count when last read
   WallSeconds started_wall_ = 0;
+  std::unique_ptr<ErbEvaluator> erb_;
+  std::optional<std::string> ruby_;  // on PATH, for sidekiq.yml's ERB
   pid_t main_pid_ = 0;
   EventQueue events_;
   std::optional<int> exit_code_;

@@ -114,7 +114,28 @@ TEST_CASE("defaults") {
   CHECK(c.exit_grace == Duration{30'000});
   CHECK(c.verbosity == 1);
   CHECK(c.redis_url == "redis://localhost:6379/0");
-  CHECK(c.warnings.empty());  // `true` is not Sidekiq: the budget is not its business
+  // `true` names no Sidekiq: the budget is not its business, but a Sidekiq
+  // found by its title would be drained with a T nothing said.
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "names no sidekiq"));
+  CHECK(load_ok({"--drain", "never", "--", "true"}).warnings.empty());
+  CHECK(load_ok({"--sidekiq-timeout", "8", "--", "true"}).warnings.empty());
+}
+
+TEST_CASE("a command without the word sidekiq: T is assumed, and the startup says how to set it") {
+  auto c = load_ok({"--", "bin/worker"});
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "assumes 25s"));
+  CHECK(contains(c.warnings[0], "--sidekiq-timeout"));
+  CHECK(contains(c.warnings[0], "QUIESCE_SIDEKIQ_TIMEOUT"));
+  CHECK(contains(c.warnings[0], "[stop] sidekiq_timeout"));
+  CHECK(c.sidekiq_timeout_learnable);
+  Env env{{{"QUIESCE_SIDEKIQ_TIMEOUT", "40"}}};
+  c = load_ok({"--", "bin/worker"}, env);
+  CHECK(c.warnings.empty());
+  CHECK_FALSE(c.sidekiq_timeout_learnable);
+  // Sidekiq's own default, rightly assumed.
+  CHECK(load_ok({"--stop-timeout", "60", "--", "sidekiq"}).warnings.empty());
 }
 
 TEST_CASE("tini's flags, and the command stops option parsing as in tini") {
@@ -138,19 +159,26 @@ TEST_CASE("Sidekiq's timeout: the command's -t, else :timeout: in its config fil
   auto c =
       load_ok({"--stop-timeout", "120", "--", "bundle", "exec", "sidekiq", "-C", yml.path}, env);
   CHECK(c.sidekiq_timeout == Duration{60'000});
-  CHECK(c.origins[Key::SidekiqTimeout].detail == ":timeout: in " + yml.path);
+  CHECK(c.origins[Key::SidekiqTimeout].detail == "production: :timeout in " + yml.path);
   CHECK(c.warnings.empty());
+  CHECK(c.sidekiq_timeout_learnable);
 
   c = load_ok({"--", "sidekiq", "-C", yml.path, "-t", "9"}, env);
   CHECK(c.sidekiq_timeout == Duration{9'000});
+  CHECK_FALSE(c.sidekiq_timeout_learnable);  // Sidekiq's -t wins over any file
   c = load_ok({"--sidekiq-timeout", "70", "--", "sidekiq", "-C", yml.path}, env);
   CHECK(c.sidekiq_timeout == Duration{70'000});
 }
 
 TEST_CASE("Sidekiq's timeout set by ERB: a startup warning names the file and the way out") {
   TempFile yml(":timeout: <%= ENV['SIDEKIQ_TIMEOUT'] %>\n");
+  // With ruby on PATH, Ruby answers later (pid1/erb_evaluator): no warning yet.
   auto c = load_ok({"--stop-timeout", "120", "--", "sidekiq", "-C", yml.path});
   CHECK(c.sidekiq_timeout == Duration{25'000});
+  CHECK(c.sidekiq_yml_erb == yml.path);
+  CHECK(c.warnings.empty());
+  Env no_ruby{{{"PATH", "/nonexistent"}}};
+  c = load_ok({"--stop-timeout", "120", "--", "sidekiq", "-C", yml.path}, no_ruby);
   REQUIRE(c.warnings.size() == 1);
   CHECK(c.warnings[0].find(yml.path) != std::string::npos);
   CHECK(c.warnings[0].find("--sidekiq-timeout") != std::string::npos);
@@ -171,13 +199,13 @@ TEST_CASE("Sidekiq's timeout beyond an int is read; beyond ten years, read as te
     CHECK(contains(c.warnings[0], "10 years or more"));
   }
 
-  for (const char* huge : {"1e300", "1e999", "315360001", "99999999999999999999999999.5"}) {
+  for (const char* huge : {"1.0e+300", "1.0e+999", "315360001", "99999999999999999999999999.5"}) {
     INFO(std::string(huge));
     TempFile yml(std::string(":timeout: ") + huge + "\n");
     c = load_ok({"--", "sidekiq", "-C", yml.path});
     CHECK(c.sidekiq_timeout == Duration{315'360'000'000});
     REQUIRE(c.warnings.size() == 2);
-    CHECK(contains(c.warnings[0], ":timeout: in " + yml.path));
+    CHECK(contains(c.warnings[0], ":timeout in " + yml.path));
     CHECK(contains(c.warnings[0], "10 years or more"));
   }
   TempFile fine(":timeout: 2147484.5\n");
@@ -416,4 +444,47 @@ TEST_CASE("stop.recover_jobs: flag, environment, file, check-config; the kill mo
   // Not a Sidekiq command and no Redis named: a child's death reads no Redis.
   CHECK_FALSE(machine_config(load_ok({"--", "true"})).recover_after_death);
   CHECK_FALSE(machine_config(load_ok({"--drain", "never", "--", "sidekiq"})).recover_jobs);
+}
+
+TEST_CASE("REDIS_PROVIDER names the variable that holds the URL, after QUIESCE_REDIS_URL") {
+  Env env{{{"REDIS_PROVIDER", "MY_REDIS"},
+           {"MY_REDIS", "redis://provided:6379/2"},
+           {"REDIS_URL", "redis://plain:6379/0"}}};
+  auto c = load_ok({"--", "true"}, env);
+  CHECK(c.redis_url == "redis://provided:6379/2");
+  CHECK(c.origins[Key::RedisUrl].detail == "MY_REDIS (named by REDIS_PROVIDER)");
+  CHECK(contains(describe_config(c), "MY_REDIS (named by REDIS_PROVIDER)"));
+  CHECK(c.redis_url_given);
+
+  env.vars["QUIESCE_REDIS_URL"] = "redis://ours:6379/0";
+  CHECK(load_ok({"--", "true"}, env).redis_url == "redis://ours:6379/0");
+  env.vars.erase("QUIESCE_REDIS_URL");
+
+  // Naming a variable that is unset: REDIS_URL, as Sidekiq 7 and 8 do.
+  env.vars.erase("MY_REDIS");
+  c = load_ok({"--", "true"}, env);
+  CHECK(c.redis_url == "redis://plain:6379/0");
+  CHECK(c.origins[Key::RedisUrl].detail == "REDIS_URL");
+
+  // A URL in REDIS_PROVIDER itself: Sidekiq refuses it, quiesce says so.
+  env.vars["REDIS_PROVIDER"] = "redis://wrong:6379/0";
+  c = load_ok({"--sidekiq-timeout", "5", "--", "true"}, env);
+  CHECK(c.redis_url == "redis://plain:6379/0");
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], "REDIS_PROVIDER holds a URL"));
+}
+
+TEST_CASE(
+    "Sidekiq's timeout as a quoted string: a loud warning, and T 0 (TERM as late as can be)") {
+  TempFile yml("production:\n  :timeout: '30'\n");
+  Env env{{{"RAILS_ENV", "production"}}};
+  auto c = load_ok({"--stop-timeout", "60", "--", "sidekiq", "-C", yml.path}, env);
+  CHECK(c.sidekiq_timeout == Duration{0});
+  CHECK(c.origins[Key::SidekiqTimeout].detail ==
+        "production: :timeout in " + yml.path + ", not a number");
+  REQUIRE(c.warnings.size() == 1);
+  CHECK(contains(c.warnings[0], yml.path));
+  CHECK(contains(c.warnings[0], "production: :timeout"));
+  CHECK(contains(c.warnings[0], "WITHOUT REQUEUEING"));
+  CHECK(contains(describe_config(c), "not a number"));
 }

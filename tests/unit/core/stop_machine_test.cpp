@@ -752,3 +752,133 @@ TEST_CASE("readings from before the TSTP are neither drain nor progress") {
   CHECK_FALSE(h.logged("drain_progress"));
   CHECK(h.machine.phase() == StopMachine::Phase::Draining);
 }
+
+namespace {
+
+MachineConfig learnable_config() {
+  MachineConfig c = sidekiq_config();
+  c.sidekiq_timeout_learnable = true;
+  c.sidekiq_timeout = Duration{25'000};  // assumed: B 60, M 5, so TERM at 30s
+  c.stop_timeout = Duration{60'000};
+  return c;
+}
+
+std::vector<Action>& learned(Harness& h, pid_t pid, std::int64_t timeout_ms, std::int64_t at_ms) {
+  return h.step(ev::SidekiqTimeoutRead{Instant{at_ms}, pid, Duration{timeout_ms}, "test"});
+}
+
+}  // namespace
+
+TEST_CASE("a Sidekiq found during the stop gets its own config file read, when T may be learned") {
+  Harness h(learnable_config());
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 10);
+  auto reads = h.all<act::ReadSidekiqTimeout>();
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].pids == std::vector<pid_t>{21});
+  h.found({{21, FoundBy::Title, ""}, {22, FoundBy::Title, ""}}, 2'500);
+  reads = h.all<act::ReadSidekiqTimeout>();
+  REQUIRE(reads.size() == 1);
+  CHECK(reads[0].pids == std::vector<pid_t>{22});  // only the new one
+
+  Harness fixed;  // T set by the operator or the command's -t: nothing to read
+  fixed.signal(SIGTERM, 0);
+  fixed.found({{21, FoundBy::Title, ""}}, 10);
+  CHECK(fixed.all<act::ReadSidekiqTimeout>().empty());
+  learned(fixed, 21, 8'000, 20);
+  CHECK(fixed.last.empty());
+  CHECK(fixed.machine.term_deadline() == Instant{15'000});
+}
+
+TEST_CASE("a longer T read from Sidekiq's own file moves the TERM earlier, the kill stays") {
+  Harness h(learnable_config());
+  h.signal(SIGTERM, 1'000);
+  h.found({{21, FoundBy::Title, ""}}, 1'010);
+  CHECK(h.machine.term_deadline() == Instant{1'000 + 30'000});
+  learned(h, 21, 40'000, 1'020);
+  CHECK(h.machine.term_deadline() == Instant{1'000 + 15'000});
+  CHECK(h.machine.kill_deadline() == Instant{1'000 + 59'000});
+  auto timers = h.all<act::ArmTimer>();
+  REQUIRE(timers.size() == 1);
+  CHECK(timers[0].id == TimerId::Term);
+  CHECK(timers[0].at == Instant{16'000});
+  CHECK(h.logged("sidekiq_timeout_changed"));
+  // Told with where it came from, and the new TERM time.
+  bool said = false;
+  for (const auto& a : h.last) {
+    if (auto* t = std::get_if<act::Tell>(&a)) {
+      if (auto* c = std::get_if<fact::SidekiqTimeoutChanged>(&t->fact)) {
+        said = true;
+        CHECK(c->from == Duration{25'000});
+        CHECK(c->to == Duration{40'000});
+        CHECK(c->source == "test");
+        CHECK(c->term_at == Duration{15'000});
+      }
+    }
+  }
+  CHECK(said);
+  // The same again changes nothing.
+  learned(h, 21, 40'000, 1'030);
+  CHECK(h.last.empty());
+}
+
+TEST_CASE("a T read late enough that its TERM is already due sends the TERM at once") {
+  Harness h(learnable_config());
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 10);
+  learned(h, 21, 50'000, 8'000);  // TERM due at 60 - 50 - 5 = 5s: past
+  CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  // Once TERM is out, a T read later moves nothing.
+  learned(h, 21, 2'000, 9'000);
+  CHECK(h.all<act::Signal>().empty());
+  CHECK(h.all<act::ArmTimer>().empty());
+}
+
+TEST_CASE("a shorter T read lets the drain run longer; the longest of several processes counts") {
+  Harness h(learnable_config());
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}, {22, FoundBy::Title, ""}}, 10);
+  learned(h, 21, 8'000, 20);
+  CHECK(h.machine.term_deadline() == Instant{47'000});
+  learned(h, 22, 12'000, 30);
+  CHECK(h.machine.term_deadline() == Instant{43'000});
+  learned(h, 21, 3'000, 40);  // 22's 12s still counts
+  CHECK(h.last.empty());
+  CHECK(h.machine.term_deadline() == Instant{43'000});
+}
+
+TEST_CASE("before any stop, a T from Ruby's reading of the ERB replans quietly for later") {
+  Harness h(learnable_config());
+  learned(h, 0, 45'000, 500);
+  CHECK(h.logged("sidekiq_timeout_changed"));
+  CHECK(h.all<act::ArmTimer>().empty());
+  h.signal(SIGTERM, 10'000);
+  CHECK(h.machine.term_deadline() == Instant{10'000 + 10'000});
+  // A running Sidekiq's own file outranks the startup read.
+  h.found({{21, FoundBy::Title, ""}}, 10'010);
+  learned(h, 21, 20'000, 10'020);
+  CHECK(h.machine.term_deadline() == Instant{10'000 + 35'000});
+}
+
+TEST_CASE("a TERM due at once waits for the answer about T, which may leave room to drain") {
+  MachineConfig c = learnable_config();
+  c.stop_timeout = Duration{30'000};  // 30 - 25 - 5: no room with the assumed T
+  Harness h(c);
+  h.signal(SIGTERM, 0);
+  h.found({{21, FoundBy::Title, ""}}, 10);
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.pids_sent(SIGTSTP) == std::vector<pid_t>{21});  // quieted while T is asked
+  CHECK(h.pids_sent(SIGTERM).empty());
+  learned(h, 21, 3'000, 20);  // Sidekiq's own file: 3s, TERM at 22s
+  CHECK(h.machine.phase() == StopMachine::Phase::Draining);
+  CHECK(h.machine.term_deadline() == Instant{22'000});
+
+  Harness unread(c);
+  unread.signal(SIGTERM, 0);
+  unread.found({{21, FoundBy::Title, ""}}, 10);
+  unread.step(ev::SidekiqTimeoutRead{Instant{20}, 21, std::nullopt, ""});
+  CHECK(unread.machine.phase() == StopMachine::Phase::Terminating);
+  CHECK(unread.pids_sent(SIGTERM) == std::vector<pid_t>{21});
+  CHECK(unread.reason_of_term() == TermReason::NoRoom);
+}
