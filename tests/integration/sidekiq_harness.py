@@ -991,10 +991,6 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
         command = sidekiq_argv(sc.sidekiq_timeout_s, sc.concurrency,
                                workdir / "sidekiq.yml" if sc.timeout_in_config_file else None,
                                rt, workdir)
-        go_file = workdir / "late-go"
-        if sc.late_process:
-            command = shell_wrapped(command, late_after=rt.path(workdir, go_file))
-        elif sc.wrapper or sc.processes > 1:
         env = {"REDIS_URL": redis.url}
         if sc.timeout_in_sidekiqs_directory:
             app_dir = workdir / "app"
@@ -1018,7 +1014,10 @@ def run_stop(sc: StopScenario, quiesce_bin: Optional[str] = None,
             # The sample app hands REDIS_URL to Sidekiq itself; quiesce's URL
             # (the counting proxy's) is only in the variable REDIS_PROVIDER names.
             env = {**env, "REDIS_PROVIDER": "QTEST_REDIS", "QTEST_REDIS": quiesce_url}
-        if sc.wrapper or sc.processes > 1:
+        go_file = workdir / "late-go"
+        if sc.late_process:
+            command = shell_wrapped(command, late_after=rt.path(workdir, go_file))
+        elif sc.wrapper or sc.processes > 1:
             command = shell_wrapped(command, sc.processes)
         if sc.command:
             command = sc.command(rt, workdir, command)
