@@ -98,9 +98,10 @@ void StopMachine::on(const ev::Reaped& e) {
 void StopMachine::on(const ev::TimerFired& e) {
   switch (e.id) {
     case TimerId::Term:
-      if (phase_ == Phase::Draining || phase_ == Phase::Finding) {
-        send_term(e.now, TermReason::Deadline);
-      }
+      // While still finding (Redis not answered yet), nothing is known to
+      // send TERM to: the answer sends it at once if it is due, or falls
+      // back to the main child. The kill timer bounds the wait.
+      if (phase_ == Phase::Draining) send_term(e.now, TermReason::Deadline);
       return;
     case TimerId::Kill:
       if (stop_active()) kill_everything(e.now, KillReason::StopBudget);

@@ -297,6 +297,33 @@ TEST_CASE("no title and nothing in Redis: then the fallback decides") {
   CHECK(plain.logged("sidekiq_fallback"));
 }
 
+TEST_CASE("no room to drain while Redis is still asked: TERM waits for the answer") {
+  // B - T - M <= 0: the TERM timer fires at the SIGTERM, before Redis says
+  // whether a Sidekiq runs. Nothing is known to send it to yet.
+  auto config = sidekiq_config();
+  config.consult_redis = true;
+  config.sidekiq_timeout = Duration{25'000};
+  Harness h(config);
+  h.signal(SIGTERM, 0);
+  h.step(ev::SidekiqsFound{Instant{2}, {}, false});
+  h.timer(TimerId::Term, 3);
+  CHECK(h.all<act::Signal>().empty());
+  CHECK(h.told<fact::TermSent>().empty());
+  CHECK(h.machine.phase() == StopMachine::Phase::Finding);
+
+  SUBCASE("Redis names nothing: the fallback decides, with no TERM to nobody") {
+    h.step(ev::SidekiqsFound{Instant{1'000}, {}, true});
+    CHECK(h.logged("sidekiq_fallback"));
+    CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{kMain});
+    for (const auto& t : h.told<fact::TermSent>()) CHECK_FALSE(t.pids.empty());
+  }
+  SUBCASE("Redis names a Sidekiq: it gets the TERM that is due, at once") {
+    h.found({{kMain, FoundBy::Redis, "h:10:x"}}, 1'000);
+    CHECK(h.pids_sent(SIGTERM) == std::vector<pid_t>{kMain});
+    CHECK(h.machine.phase() == StopMachine::Phase::Terminating);
+  }
+}
+
 TEST_CASE("embedded Sidekiq (info.embedded): never TSTP; the stop goes to the main child") {
   auto config = sidekiq_config();
   config.consult_redis = true;
