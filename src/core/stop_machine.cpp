@@ -162,8 +162,8 @@ void StopMachine::on(const ev::JobsRecovered& e) {
 }
 
 // Sidekiq's own file, read where Sidekiq reads it, says T is something else:
-// every deadline that depends on T moves with it (budget.hpp), the kill at
-// B - 1 s does not. A TERM already sent is not taken back.
+// every deadline that depends on T moves with it (budget.hpp), the kill
+// (which depends on B alone) does not. A TERM already sent is not taken back.
 void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
   if (!config_.sidekiq_timeout_learnable) return;
   awaiting_timeout_.erase(e.pid);
