@@ -12,19 +12,6 @@
 #include "quiesce/sidekiq/title.hpp"
 
 namespace quiesce {
-namespace {
-
-const redis::Replies* replies_of(const redis::PipelineResult& result, std::size_t expected) {
-  const auto* replies = std::get_if<redis::Replies>(&result);
-  return replies && replies->size() == expected ? replies : nullptr;
-}
-
-std::string failure_of(const redis::PipelineResult& result) {
-  if (const auto* error = std::get_if<std::string>(&result)) return *error;
-  return "unexpected number of replies";
-}
-
-}  // namespace
 
 std::vector<ProcessInfo> DrainProbe::live_descendants(pid_t root) const {
   std::string problem;
@@ -91,9 +78,9 @@ void DrainProbe::find_in_redis(pid_t root, FoundFn done) {
 void DrainProbe::discover(std::vector<pid_t> pids, std::vector<sidekiq::LocalProcess> locals,
                           FoundFn done) {
   auto on_members = [this, pids, locals, done](redis::PipelineResult result) {
-    const redis::Replies* replies = replies_of(result, 1);
+    const redis::Replies* replies = redis::replies_of(result, 1);
     if (!replies) {
-      log_redis_failure("discovery", failure_of(result));
+      log_redis_failure("discovery", redis::failure_of(result));
       return done({});
     }
     auto candidates = sidekiq::candidate_identities(sidekiq::parse_members((*replies)[0]),
@@ -102,9 +89,9 @@ void DrainProbe::discover(std::vector<pid_t> pids, std::vector<sidekiq::LocalPro
     std::vector<redis::Command> commands;
     for (const std::string& id : candidates) commands.push_back(sidekiq::identity_info_command(id));
     auto on_infos = [this, pids, locals, done, candidates](redis::PipelineResult infos) {
-      const redis::Replies* replies = replies_of(infos, candidates.size());
+      const redis::Replies* replies = redis::replies_of(infos, candidates.size());
       if (!replies) {
-        log_redis_failure("discovery", failure_of(infos));
+        log_redis_failure("discovery", redis::failure_of(infos));
         return done({});
       }
       std::vector<FoundProcess> accepted;
@@ -217,8 +204,8 @@ void DrainProbe::start_heartbeats(std::uint64_t seq, std::vector<std::string> id
 void DrainProbe::on_heartbeats(std::uint64_t seq, std::vector<std::string> identities,
                                redis::PipelineResult result) {
   Heartbeats beats(identities.size());
-  const redis::Replies* replies = replies_of(result, identities.size());
-  if (!replies) log_redis_failure("poll", failure_of(result));
+  const redis::Replies* replies = redis::replies_of(result, identities.size());
+  if (!replies) log_redis_failure("poll", redis::failure_of(result));
   std::vector<std::size_t> stale;
   for (std::size_t i = 0; replies && i < identities.size(); ++i) {
     beats[i] = sidekiq::parse_heartbeat(identities[i], (*replies)[i]);
@@ -242,8 +229,8 @@ void DrainProbe::fetch_work(std::uint64_t seq, std::vector<std::string> identiti
   const std::size_t expected = commands.size();
   auto on_work = [this, seq, identities, beats, stale, expected,
                   per_identity](redis::PipelineResult result) {
-    const redis::Replies* replies = replies_of(result, expected);
-    if (!replies) log_redis_failure("poll", failure_of(result));
+    const redis::Replies* replies = redis::replies_of(result, expected);
+    if (!replies) log_redis_failure("poll", redis::failure_of(result));
     std::size_t next = 0;
     for (std::size_t k = 0; replies && k < stale.size(); ++k) {
       // With the version unknown both keys are read; only one is written.

@@ -9,16 +9,6 @@
 namespace quiesce {
 namespace {
 
-const redis::Replies* replies_of(const redis::PipelineResult& result, std::size_t expected) {
-  const auto* replies = std::get_if<redis::Replies>(&result);
-  return replies && replies->size() == expected ? replies : nullptr;
-}
-
-std::string failure_of(const redis::PipelineResult& result) {
-  if (const auto* error = std::get_if<std::string>(&result)) return *error;
-  return "unexpected number of replies";
-}
-
 RecoveryOutcome failed(std::string identity, std::string error,
                        std::vector<InFlightJob> jobs = {}) {
   return {RecoveryStatus::Failed, std::move(identity), std::move(jobs), std::move(error)};
@@ -60,7 +50,7 @@ void JobRecovery::read(const std::string& identity) {
         if (it == reads_.end()) return;
         Read& r = it->second;
         r.finished = true;
-        if (const redis::Replies* replies = replies_of(result, 2)) {
+        if (const redis::Replies* replies = redis::replies_of(result, 2)) {
           std::vector<std::string> skipped;
           r.jobs = sidekiq::parse_held_jobs((*replies)[0], &skipped);
           auto older = sidekiq::parse_held_jobs((*replies)[1], &skipped);
@@ -71,7 +61,7 @@ void JobRecovery::read(const std::string& identity) {
                           {{"identity", identity}, {"problem", why}}));
           }
         } else {
-          r.error = failure_of(result);
+          r.error = redis::failure_of(result);
         }
         auto waiting = std::move(r.waiting);
         for (auto& next : waiting) next();
@@ -101,16 +91,16 @@ void JobRecovery::recover(pid_t pid, const std::string& identity, Done done) {
 
 void JobRecovery::with_identity(pid_t pid, Done done) {
   auto on_members = [this, pid, done](redis::PipelineResult result) {
-    const redis::Replies* replies = replies_of(result, 1);
-    if (!replies) return done(failed("", failure_of(result)));
+    const redis::Replies* replies = redis::replies_of(result, 1);
+    if (!replies) return done(failed("", redis::failure_of(result)));
     auto candidates =
         sidekiq::candidate_identities(sidekiq::parse_members((*replies)[0]), hostname_, {pid});
     if (candidates.empty()) return done({RecoveryStatus::NoIdentity, "", {}, ""});
     std::vector<redis::Command> commands;
     for (const std::string& id : candidates) commands.push_back(sidekiq::identity_info_command(id));
     auto on_infos = [this, pid, done, candidates](redis::PipelineResult infos) {
-      const redis::Replies* replies = replies_of(infos, candidates.size());
-      if (!replies) return done(failed("", failure_of(infos)));
+      const redis::Replies* replies = redis::replies_of(infos, candidates.size());
+      if (!replies) return done(failed("", redis::failure_of(infos)));
       std::vector<IdentityCandidate> read;
       for (std::size_t i = 0; i < candidates.size(); ++i) {
         read.push_back(sidekiq::identity_candidate(candidates[i], (*replies)[i]));
@@ -139,8 +129,8 @@ void JobRecovery::push(const std::string& identity, Done done) {
   const WallSeconds now = wall_clock_();
   for (const HeldJob& job : jobs) named.push_back(in_flight_job(job, now));
   auto on_reply = [identity, named, done](redis::PipelineResult result) {
-    const redis::Replies* replies = replies_of(result, 1);
-    if (!replies) return done(failed(identity, failure_of(result), named));
+    const redis::Replies* replies = redis::replies_of(result, 1);
+    if (!replies) return done(failed(identity, redis::failure_of(result), named));
     auto reply = sidekiq::parse_requeue_reply((*replies)[0]);
     if (reply.status == RecoveryStatus::Failed) return done(failed(identity, reply.detail, named));
     RecoveryOutcome outcome{reply.status, identity, {}, reply.detail};

@@ -385,47 +385,55 @@ std::optional<HeartbeatReading> parse_heartbeat(const std::string& identity,
   return reading;
 }
 
-std::vector<RunningJob> parse_work(const redis::Reply& hgetall, std::vector<std::string>* skipped) {
-  std::vector<RunningJob> jobs;
-  if (hgetall.type != redis::Reply::Type::Array) return jobs;
+namespace {
+
+// Hands each value of a work hash (HGETALL: thread id, JSON, ...) to take,
+// which keeps it or says why not; what is not kept is named in skipped.
+template <class Take>
+void each_work_value(const redis::Reply& hgetall, std::vector<std::string>* skipped, Take take) {
+  if (hgetall.type != redis::Reply::Type::Array) return;
   for (std::size_t i = 1; i < hgetall.elements.size(); i += 2) {
     auto value = text_of(hgetall.elements[i]);
     if (!value) continue;
-    auto job = running_job(*value);
+    std::optional<std::string> refused = take(*value);
+    if (!refused || !skipped) continue;
+    // The field is a thread id; whatever else it holds goes to a log line.
+    std::string field(text_of(hgetall.elements[i - 1]).value_or("?").substr(0, 64));
+    for (char& c : field) {
+      if (c < 0x20 || c > 0x7e) c = '?';
+    }
+    skipped->push_back(field + ": " + *refused);
+  }
+}
+
+}  // namespace
+
+std::vector<RunningJob> parse_work(const redis::Reply& hgetall, std::vector<std::string>* skipped) {
+  std::vector<RunningJob> jobs;
+  each_work_value(hgetall, skipped, [&](std::string_view value) -> std::optional<std::string> {
+    auto job = running_job(value);
     if (auto* read = std::get_if<RunningJob>(&job)) {
       jobs.push_back(std::move(*read));
-    } else if (skipped) {
-      // The field is a thread id; whatever else it holds goes to a log line.
-      std::string field(text_of(hgetall.elements[i - 1]).value_or("?").substr(0, 64));
-      for (char& c : field) {
-        if (c < 0x20 || c > 0x7e) c = '?';
-      }
-      skipped->push_back(field + ": " + std::get<std::string>(job));
+      return std::nullopt;
     }
-  }
+    return std::get<std::string>(std::move(job));
+  });
   return jobs;
 }
 
 std::vector<HeldJob> parse_held_jobs(const redis::Reply& hgetall,
                                      std::vector<std::string>* skipped) {
   std::vector<HeldJob> jobs;
-  if (hgetall.type != redis::Reply::Type::Array) return jobs;
-  for (std::size_t i = 1; i < hgetall.elements.size(); i += 2) {
-    auto value = text_of(hgetall.elements[i]);
-    if (!value) continue;
+  each_work_value(hgetall, skipped, [&](std::string_view value) -> std::optional<std::string> {
     std::string payload;
-    auto job = running_job(*value, &payload);
+    auto job = running_job(value, &payload);
     if (auto* read = std::get_if<RunningJob>(&job)) {
       jobs.push_back(HeldJob{std::move(read->job_class), std::move(read->jid),
                              std::move(read->queue), std::move(payload), read->run_at});
-    } else if (skipped) {
-      std::string field(text_of(hgetall.elements[i - 1]).value_or("?").substr(0, 64));
-      for (char& c : field) {
-        if (c < 0x20 || c > 0x7e) c = '?';
-      }
-      skipped->push_back(field + ": " + std::get<std::string>(job));
+      return std::nullopt;
     }
-  }
+    return std::get<std::string>(std::move(job));
+  });
   return jobs;
 }
 

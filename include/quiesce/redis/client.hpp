@@ -38,6 +38,19 @@ using Replies = std::vector<Reply>;
 // All replies in order, or one line saying what went wrong.
 using PipelineResult = std::variant<Replies, std::string>;
 
+// The replies when the pipeline answered with exactly as many as it sent;
+// else null (a failure, or a reply count that is not the pipeline's).
+inline const Replies* replies_of(const PipelineResult& result, std::size_t expected) {
+  const auto* replies = std::get_if<Replies>(&result);
+  return replies && replies->size() == expected ? replies : nullptr;
+}
+
+// Why replies_of gave null, in words for a log line.
+inline std::string failure_of(const PipelineResult& result) {
+  if (const auto* error = std::get_if<std::string>(&result)) return *error;
+  return "unexpected number of replies";
+}
+
 class Client {
  public:
   using LogFn = std::function<void(LogLine)>;
