@@ -643,7 +643,10 @@ void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
     if (*t >= kMaxSidekiqTimeoutSeconds) too_long("the command's -t");
     return;
   }
-  if (could_drain(c.drain) && !command_runs_sidekiq(c.command)) {
+  // Said only where a Sidekiq is expected (a Redis named, or --drain
+  // always): quiesce in front of anything else, as tini, stays quiet.
+  bool expects_sidekiq = c.drain == DrainMode::Always || c.redis_url_given;
+  if (could_drain(c.drain) && expects_sidekiq && !command_runs_sidekiq(c.command)) {
     c.warnings.push_back(fmt::format(
         "stop.sidekiq_timeout: the command names no sidekiq, so its -t and config file cannot be "
         "read from it: quiesce assumes {} (or what the config/sidekiq.yml of the Sidekiq it finds "
@@ -674,9 +677,9 @@ void derive_sidekiq_timeout(Config& c, const GetEnv& getenv) {
 }
 
 void derive(Config& c, const GetEnv& getenv) {
+  c.redis_url_given = c.origins.count(Key::RedisUrl) > 0;
   derive_sidekiq_timeout(c, getenv);
   c.command_runs_sidekiq = command_runs_sidekiq(c.command);
-  c.redis_url_given = c.origins.count(Key::RedisUrl) > 0;
   // Only a container that will drain Sidekiq cares about the stop budget.
   if (!drains_main_child(c.drain, c.command_runs_sidekiq)) return;
   auto plan = plan_stop(stop_budget_of(machine_config(c)));
