@@ -461,8 +461,9 @@ bool is_section(const std::string& key) {
 // The first thing in a config file that TOML never allows (a control
 // character other than tab, a CR without LF, invalid UTF-8) or that
 // toml++ 3.3.0 cannot read safely (a non-ASCII character where it looks for
-// whitespace: outside comments and strings, or in the whitespace a
-// line-ending backslash trims from a multi-line basic string), as
+// whitespace: outside comments and strings, right after a backslash in a
+// multi-line basic string, or in the whitespace a line-ending backslash
+// trims from one), as
 // "LINE: problem". Elsewhere in strings and comments non-ASCII is fine.
 std::optional<std::string> toml_bytes_problem(std::string_view text) {
   // Trim: after a backslash and whitespace in a multi-line basic string,
@@ -500,7 +501,10 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
             "\\uXXXX in a \"string\")",
             line);
       }
-      if (in == In::Trim) {
+      // toml++ asks whether the character after a backslash in a multi-line
+      // basic string is whitespace, which for non-ASCII reaches the same
+      // unreachable branch as the trimmed whitespace does.
+      if (in == In::Trim || (in == In::MultiBasic && escaped)) {
         return fmt::format(
             "{}: non-ASCII character after a line-ending backslash (write it as \\uXXXX)", line);
       }

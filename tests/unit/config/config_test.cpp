@@ -358,6 +358,8 @@ TEST_CASE("config file bytes toml++ 3.3.0 trips on: an error naming the line, ne
       {"s = \"\"\"\\\n\xc2\xa7\"\"\"\n", ":2: non-ASCII character"},
       {"s = \"\"\"\\  \xc2\xa7\"\"\"\n", ":1: non-ASCII character after a line-ending backslash"},
       {"s = \"\"\"x\\\n\t\n \xe2\x80\xa8\"\"\"\n", ":3: non-ASCII character after a line-ending"},
+      // Right after the backslash: toml++ asks whether it is whitespace.
+      {"s = \"\"\"\n\\\xc2\xa7\"\"\"\n", ":2: non-ASCII character after a line-ending"},
       // A double quote inside a literal string ends nothing: what follows
       // the string is outside it.
       {"a = '\"'\xc2\xa7\n", ":1: non-ASCII character outside"},
