@@ -62,7 +62,11 @@ SCENARIOS = {
     # ...unless the job names them so.
     "job_named_threads": scenario(durations=[1.0, MEDIUM],
                                   env={"QTEST_JOB_THREADS": JOB_THREAD_NAME}),
-    "late_process": scenario(durations=[MEDIUM], late_process=True),
+    # The first process's job ends half a heartbeat in, its threads with it;
+    # the late one, booting at the SIGTERM, can be judged drained only by a
+    # heartbeat after its own TSTP, a whole heartbeat after it booted: it is
+    # the last to drain, so its rule is the one the TERM names.
+    "late_process": scenario(durations=[HB / 2], late_process=True),
 }
 if MAJOR >= 7:
     # A capsule of its own name: its threads are "sidekiq.second/" (the
@@ -196,8 +200,9 @@ class ThreadRule(unittest.TestCase):
         late_tstp = next((i for i, e in enumerate(r.events) if e.get("event") == "tstp_sent"
                           and late[0]["pid"] in e.get("pids", [])), None)
         term_at = order.index("term_sent")
-        if late_tstp is not None and late_tstp < term_at:
-            self.assertNotEqual(self.term(r).get("rule"), "threads", r.describe())
+        self.assertIsNotNone(late_tstp, r.describe())
+        self.assertLess(late_tstp, term_at, r.describe())
+        self.assertNotEqual(self.term(r).get("rule"), "threads", r.describe())
 
 
 if __name__ == "__main__":
