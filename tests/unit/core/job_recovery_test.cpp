@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "machine_driver.hpp"
 #include "quiesce/core/budget.hpp"
 #include "quiesce/core/stop_machine.hpp"
 
@@ -31,32 +32,9 @@ MachineConfig recovering_config() {
   return c;
 }
 
-struct Harness {
-  StopMachine machine;
-  std::vector<Action> last;
-
-  explicit Harness(MachineConfig c = recovering_config()) : machine(std::move(c)) {
+struct Harness : testing::MachineDriver {
+  explicit Harness(MachineConfig c = recovering_config()) : MachineDriver(std::move(c)) {
     step(ev::Started{Instant{0}, kMain});
-  }
-  std::vector<Action>& step(const Event& e) {
-    last = machine.step(e);
-    return last;
-  }
-  template <typename T>
-  std::vector<T> all() const {
-    std::vector<T> out;
-    for (const auto& a : last) {
-      if (auto* x = std::get_if<T>(&a)) out.push_back(*x);
-    }
-    return out;
-  }
-  template <typename F>
-  std::vector<F> told() const {
-    std::vector<F> out;
-    for (const auto& t : all<act::Tell>()) {
-      if (auto* x = std::get_if<F>(&t.fact)) out.push_back(*x);
-    }
-    return out;
   }
   std::optional<Instant> armed(TimerId id) const {
     for (const auto& a : all<act::ArmTimer>()) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "machine_driver.hpp"
 #include "quiesce/log/fact_words.hpp"
 
 using namespace quiesce;
@@ -33,18 +34,11 @@ MachineConfig sidekiq_config() {
   return c;
 }
 
-struct Harness {
-  StopMachine machine;
-  std::vector<Action> last;
-
-  explicit Harness(MachineConfig c = sidekiq_config()) : machine(std::move(c)) {
+struct Harness : testing::MachineDriver {
+  explicit Harness(MachineConfig c = sidekiq_config()) : MachineDriver(std::move(c)) {
     step(ev::Started{Instant{0}, kMain});
   }
 
-  std::vector<Action>& step(const Event& e) {
-    last = machine.step(e);
-    return last;
-  }
   std::vector<Action>& signal(int signo, std::int64_t at_ms, WallSeconds wall = kWallT0) {
     return step(ev::SignalReceived{Instant{at_ms}, wall, signo});
   }
@@ -62,14 +56,6 @@ struct Harness {
     return step(ev::Reaped{Instant{at_ms}, std::move(exits), others});
   }
 
-  template <typename T>
-  std::vector<T> all() const {
-    std::vector<T> out;
-    for (const auto& a : last) {
-      if (auto* x = std::get_if<T>(&a)) out.push_back(*x);
-    }
-    return out;
-  }
   bool sent(int signo, act::Signal::To to) const {
     auto s = all<act::Signal>();
     return std::any_of(s.begin(), s.end(),
@@ -89,14 +75,6 @@ struct Harness {
   std::vector<Fact> facts() const {
     std::vector<Fact> out;
     for (const auto& t : all<act::Tell>()) out.push_back(t.fact);
-    return out;
-  }
-  template <typename F>
-  std::vector<F> told() const {
-    std::vector<F> out;
-    for (const auto& f : facts()) {
-      if (auto* x = std::get_if<F>(&f)) out.push_back(*x);
-    }
     return out;
   }
   bool logged(const std::string& event) const {

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "machine_driver.hpp"
 #include "quiesce/core/stop_machine.hpp"
 #include "quiesce/log/fact_words.hpp"
 
@@ -38,11 +39,8 @@ ProcessReading with_threads(pid_t pid, std::vector<pid_t> job, int concurrency =
   return r;
 }
 
-struct Machine {
-  StopMachine machine;
-  std::vector<Action> last;
-
-  explicit Machine(bool thread_rule = true) : machine(config(thread_rule)) {
+struct Machine : testing::MachineDriver {
+  explicit Machine(bool thread_rule = true) : MachineDriver(config(thread_rule)) {
     step(ev::Started{Instant{0}, kMain});
   }
   static MachineConfig config(bool thread_rule) {
@@ -54,23 +52,12 @@ struct Machine {
     c.thread_rule = thread_rule;
     return c;
   }
-  void step(const Event& e) { last = machine.step(e); }
   void stop_with(std::vector<FoundProcess> found) {
     step(ev::SignalReceived{Instant{0}, kWallT0, SIGTERM});
     step(ev::SidekiqsFound{Instant{5}, std::move(found)});
   }
   void read(std::vector<ProcessReading> r, std::int64_t at_ms) {
     step(ev::Readings{Instant{at_ms}, std::move(r)});
-  }
-  template <typename F>
-  std::vector<F> told() const {
-    std::vector<F> out;
-    for (const auto& a : last) {
-      if (auto* t = std::get_if<act::Tell>(&a)) {
-        if (auto* f = std::get_if<F>(&t->fact)) out.push_back(*f);
-      }
-    }
-    return out;
   }
   bool terminating() const { return machine.phase() == StopMachine::Phase::Terminating; }
 };
