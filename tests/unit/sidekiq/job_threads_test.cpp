@@ -1,16 +1,13 @@
 #include "quiesce/sidekiq/job_threads.hpp"
 
 #include <doctest/doctest.h>
-#include <pthread.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 
+#include "named_thread.hpp"
 #include "quiesce/sidekiq/redis_schema.hpp"
 
 using quiesce::is_job_thread_name;
@@ -113,34 +110,12 @@ TEST_CASE("job_threads_info: nothing guessed from a broken info") {
 }
 
 TEST_CASE("read_job_threads: a thread named as Sidekiq names a job thread reads as one") {
-  std::mutex m;
-  std::condition_variable cv;
-  bool named = false;
-  bool done = false;
-  pid_t tid = 0;
-  std::thread worker([&] {
-    pthread_setname_np(pthread_self(), "processor");
-    std::unique_lock lock(m);
-    tid = gettid();
-    named = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return done; });
-  });
-  {
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return named; });
-  }
+  quiesce::testing::NamedThread worker("processor");
   auto reading = read_job_threads(getpid(), {});
-  {
-    std::lock_guard lock(m);
-    done = true;
-  }
-  cv.notify_all();
-  worker.join();
   REQUIRE(reading);
   CHECK(reading->job_threads() == 1);
   bool found = false;
-  for (const auto& t : reading->threads) found = found || (t.tid == tid && t.job);
+  for (const auto& t : reading->threads) found = found || (t.tid == worker.tid() && t.job);
   CHECK(found);
   CHECK_FALSE(read_job_threads(0, {}));
 }
