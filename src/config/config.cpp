@@ -9,7 +9,7 @@
 // TOML_UNREACHABLE, which some non-ASCII input reaches (its issues 190 and
 // 295). Each becomes an exception, which apply_file reports as a TOML error,
 // in every build; in toml++'s few noexcept functions it ends the program
-// cleanly, never in undefined behaviour. toml_bytes_problem() keeps the
+// cleanly, never in undefined behaviour. toml_as_ascii() keeps the
 // inputs known to get there away from toml++ in the first place.
 namespace quiesce {
 struct TomlCheckFailed {
@@ -31,6 +31,7 @@ struct TomlCheckFailed {
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 
@@ -458,23 +459,39 @@ bool is_section(const std::string& key) {
   return key == "signals" || key == "stop" || key == "redis";
 }
 
-// The first thing in a config file that TOML never allows (a control
-// character other than tab, a CR without LF, invalid UTF-8) or that
-// toml++ 3.3.0 cannot read safely (a non-ASCII character where it looks for
-// whitespace: outside comments and strings, right after a backslash in a
-// multi-line basic string, or in the whitespace a line-ending backslash
-// trims from one), as
-// "LINE: problem". Elsewhere in strings and comments non-ASCII is fine.
-std::optional<std::string> toml_bytes_problem(std::string_view text) {
+// Either the first thing in a config file that TOML never allows (a control
+// character other than tab, a CR without LF, invalid UTF-8) or that cannot
+// be handed to toml++ 3.3.0 as ASCII, as "LINE: problem"; or the same
+// document in ASCII. toml++ asks "is this whitespace?" of characters in many
+// places (scanning a bare value, after a backslash, in trimmed whitespace),
+// and for most non-ASCII characters that question ends in its "unreachable"
+// branch inside a noexcept function: the program terminates. Chasing each
+// place is a losing game, so toml++ never sees a byte above 0x7f: in a
+// basic string a character becomes its \u or \U escape (the same string),
+// in a comment a '?' (comments carry no meaning), and anywhere else it is an
+// error that says how to write it. Line numbers stay those of the file.
+struct TomlAscii {
+  std::string text;
+  std::optional<std::string> problem;
+};
+
+TomlAscii toml_as_ascii(std::string_view text) {
   // Trim: after a backslash and whitespace in a multi-line basic string,
   // until the next character that is not whitespace.
   enum class In { Code, Comment, Basic, Literal, MultiBasic, Trim, MultiLiteral } in = In::Code;
+  TomlAscii out;
+  out.text.reserve(text.size());
   std::size_t line = 1;
   bool escaped = false;
   auto run_of = [&](std::size_t i, char quote) {
     std::size_t n = 0;
     while (i + n < text.size() && text[i + n] == quote) ++n;
     return n;
+  };
+  auto fail = [&](std::string problem) {
+    out.text.clear();
+    out.problem = fmt::format("{}: {}", line, problem);
+    return out;
   };
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
@@ -485,6 +502,7 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
       if (c >= 0xe0 && c <= 0xef) len = 3;
       if (c >= 0xf0 && c <= 0xf4) len = 4;
       bool ok = len > 0 && i + len <= text.size();
+      char32_t code = len == 2 ? (c & 0x1f) : len == 3 ? (c & 0x0f) : (c & 0x07);
       for (std::size_t k = 1; ok && k < len; ++k) {
         auto next = static_cast<unsigned char>(text[i + k]);
         unsigned char low = 0x80, high = 0xbf;
@@ -493,31 +511,37 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
         if (k == 1 && c == 0xf0) low = 0x90;
         if (k == 1 && c == 0xf4) high = 0x8f;
         ok = next >= low && next <= high;
+        code = (code << 6) | (next & 0x3f);
       }
-      if (!ok) return fmt::format("{}: invalid UTF-8 (byte 0x{:02x})", line, c);
-      if (in == In::Code) {
-        return fmt::format(
-            "{}: non-ASCII character outside a comment or a string (write it as "
-            "\\uXXXX in a \"string\")",
-            line);
-      }
-      // toml++ asks whether the character after a backslash in a multi-line
-      // basic string is whitespace, which for non-ASCII reaches the same
-      // unreachable branch as the trimmed whitespace does.
-      if (in == In::Trim || (in == In::MultiBasic && escaped)) {
-        return fmt::format(
-            "{}: non-ASCII character after a line-ending backslash (write it as \\uXXXX)", line);
+      if (!ok) return fail(fmt::format("invalid UTF-8 (byte 0x{:02x})", c));
+      bool basic = in == In::Basic || in == In::MultiBasic;
+      if (in == In::Comment) {
+        out.text += '?';
+      } else if (basic && !escaped) {
+        out.text += code <= 0xffff ? fmt::format("\\u{:04x}", static_cast<std::uint32_t>(code))
+                                   : fmt::format("\\U{:08x}", static_cast<std::uint32_t>(code));
+      } else if (basic || in == In::Trim) {
+        return fail("non-ASCII character after a backslash (write it as \\uXXXX)");
+      } else if (in == In::Code) {
+        return fail(
+            "non-ASCII character outside a comment or a string (write it as \\uXXXX in a "
+            "\"string\")");
+      } else {
+        return fail(
+            "non-ASCII character in a 'literal string' (write it as \\uXXXX in a \"basic "
+            "string\")");
       }
       i += len - 1;
       escaped = false;
       continue;
     }
     if (c == '\r' && (i + 1 == text.size() || text[i + 1] != '\n')) {
-      return fmt::format("{}: carriage return not followed by a line feed", line);
+      return fail("carriage return not followed by a line feed");
     }
     if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
-      return fmt::format("{}: control character 0x{:02x}", line, c);
+      return fail(fmt::format("control character 0x{:02x}", c));
     }
+    out.text += static_cast<char>(c);
     if (c == '\n') ++line;
     bool was_escaped = escaped;
     escaped = false;
@@ -527,7 +551,10 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
           in = In::Comment;
         } else if (c == '"' || c == '\'') {
           bool multi = run_of(i, static_cast<char>(c)) >= 3;
-          if (multi) i += 2;
+          if (multi) {
+            out.text.append(2, static_cast<char>(c));
+            i += 2;
+          }
           in = c == '"' ? (multi ? In::MultiBasic : In::Basic)
                         : (multi ? In::MultiLiteral : In::Literal);
         }
@@ -561,13 +588,14 @@ std::optional<std::string> toml_bytes_problem(std::string_view text) {
           // Up to five quotes close one: the first two may belong to the text.
           std::size_t n = run_of(i, quote);
           if (n >= 3) in = In::Code;
+          out.text.append(n - 1, quote);
           i += n - 1;
         }
         break;
       }
     }
   }
-  return std::nullopt;
+  return out;
 }
 
 std::optional<ConfigError> apply_file(Config& c, const std::string& path) {
@@ -582,12 +610,11 @@ std::optional<ConfigError> apply_file(Config& c, const std::string& path) {
         "quiesce: config file {}: {}", path,
         regular ? "cannot be read, or larger than 1 MiB" : "not a regular file of at most 1 MiB")};
   }
-  if (auto problem = toml_bytes_problem(*text)) {
-    return ConfigError{fmt::format("quiesce: {}:{}", path, *problem)};
-  }
+  auto ascii = toml_as_ascii(*text);
+  if (ascii.problem) return ConfigError{fmt::format("quiesce: {}:{}", path, *ascii.problem)};
   toml::table root;
   try {
-    root = toml::parse(*text, path);
+    root = toml::parse(ascii.text, path);
   } catch (const toml::parse_error& e) {
     return ConfigError{
         fmt::format("quiesce: {}:{}: {}", path, e.source().begin.line, e.description())};
