@@ -224,6 +224,22 @@ std::vector<OptionSpec> option_specs() {
   specs.push_back(duration_option(Key::RedisCommandTimeout, "redis.command_timeout",
                                   "redis-command-timeout", "QUIESCE_REDIS_COMMAND_TIMEOUT",
                                   &Config::redis_command_timeout, parse_positive_duration));
+  specs.push_back(
+      {.key = Key::OnTstp,
+       .name = "signals.on_tstp",
+       .long_flag = "on-tstp",
+       .env = {"QUIESCE_ON_TSTP"},
+       .set = setter(&Config::on_tstp, parse_on_tstp),
+       .show = [](const Config& c) { return fmt::format("\"{}\"", on_tstp_name(c.on_tstp)); }});
+  specs.push_back({.key = Key::ControlSocket,
+                   .name = "control.socket",
+                   .long_flag = "control-socket",
+                   .env = {"QUIESCE_CONTROL_SOCKET"},
+                   .set = setter(&Config::control_socket, parse_socket_path),
+                   .show = show_string(&Config::control_socket)});
+  specs.push_back(duration_option(Key::HealthMaxAge, "health.max_age", "health-max-age",
+                                  "QUIESCE_HEALTH_MAX_AGE", &Config::health_max_age,
+                                  parse_duration_value));
   return specs;
 }
 
@@ -456,7 +472,7 @@ std::optional<ConfigError> apply_file_key(Config& c, const std::string& path,
 }
 
 bool is_section(const std::string& key) {
-  return key == "signals" || key == "stop" || key == "redis";
+  return key == "signals" || key == "stop" || key == "redis" || key == "control" || key == "health";
 }
 
 // Either the first thing in a config file that TOML never allows (a control
@@ -760,7 +776,8 @@ MachineConfig machine_config(const Config& c) {
           connects_redis_at_start(c.drain, c.command_runs_sidekiq, c.redis_url_given),
       .redis_connect_timeout = c.redis_connect_timeout,
       .redis_command_timeout = c.redis_command_timeout,
-      .thread_rule = c.thread_rule};
+      .thread_rule = c.thread_rule,
+      .on_tstp = c.on_tstp};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
@@ -843,6 +860,10 @@ quiesce:
       --poll-interval DURATION  how often the drain is read ({poll})
       --recover-jobs BOOL       put back the jobs of a Sidekiq killed mid-job (true)
       --thread-rule BOOL        drained once the job threads seen at TSTP are gone (true)
+      --on-tstp quiet|forward   a TSTP sent to quiesce: quiet Sidekiq, or forward it (quiet)
+      --control-socket PATH     the control socket (default: the first usable of
+                                /run/quiesce/, $XDG_RUNTIME_DIR/quiesce/, /tmp/quiesce-UID/)
+      --health-max-age DURATION oldest heartbeat `quiesce health` passes (0: three beats)
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)
@@ -851,6 +872,12 @@ quiesce:
 
 Every option has an environment variable (QUIESCE_*) and a config key:
 run `quiesce check-config` to see them all and where each value came from.
+
+Operating a running quiesce (from `docker exec`, a HEALTHCHECK, kubectl exec):
+  quiesce status [--json]                     what runs, the drain, Redis
+  quiesce quiet [--exit-when-drained] [--wait] TSTP to Sidekiq now
+  quiesce health [--ready]                    exit 0, or 1 with the reason
+  each takes --socket PATH (else QUIESCE_CONTROL_SOCKET, else the default rule)
 )",
                      fmt::arg("config", kConfigFile),
                      fmt::arg("grace", format_duration(kExitGrace)),

@@ -142,6 +142,26 @@ std::string_view drain_mode_name(DrainMode mode) {
   return enum_name(mode, kNames);
 }
 
+Parsed<OnTstp> parse_on_tstp(std::string_view text) {
+  auto t = lower(text);
+  if (t == "quiet") return OnTstp::Quiet;
+  if (t == "forward") return OnTstp::Forward;
+  return Problem{fmt::format("'{}' is not what a TSTP does (use quiet or forward)", text)};
+}
+
+std::string_view on_tstp_name(OnTstp mode) {
+  return mode == OnTstp::Quiet ? "quiet" : "forward";
+}
+
+// A Unix socket's path fits in sun_path (108 bytes with its NUL); a relative
+// one would depend on the directory each client runs in.
+Parsed<std::string> parse_socket_path(std::string_view text) {
+  if (text.empty()) return std::string();
+  if (text.front() != '/') return Problem{fmt::format("'{}' is not an absolute path", text)};
+  if (text.size() > 107) return Problem{"a socket path has at most 107 bytes"};
+  return std::string(text);
+}
+
 Parsed<std::string> parse_redis_url_value(std::string_view text) {
   auto parsed = redis::parse_url(text);
   if (auto* problem = std::get_if<std::string>(&parsed)) return Problem{*problem};

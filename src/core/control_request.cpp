@@ -75,8 +75,8 @@ std::variant<ControlRequest, ControlRequestError> parse_control_request(std::str
       flag = &request.ready;
     }
     if (!flag) {
-      return ControlRequestError{fmt::format("{} takes no {}", control_command_name(*command),
-                                             quoted(Json(key)))};
+      return ControlRequestError{
+          fmt::format("{} takes no {}", control_command_name(*command), quoted(Json(key)))};
     }
     if (!value.is_boolean()) {
       return ControlRequestError{fmt::format("{} must be true or false", quoted(Json(key)))};

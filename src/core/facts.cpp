@@ -32,6 +32,10 @@ const char* event_name(const Fact& fact) {
           [](const fact::RecoveryNotNeeded&) { return "recovery_not_needed"; },
           [](const fact::SignalForwarded&) { return "signal_forwarded"; },
           [](const fact::ThreadRuleSkipped&) { return "thread_rule_off"; },
+          [](const fact::QuietStarted&) { return "quiet_started"; },
+          [](const fact::QuietDrained&) { return "quiet_drained"; },
+          [](const fact::NothingToQuiet&) { return "nothing_to_quiet"; },
+          [](const fact::QuietRefused&) { return "quiet_refused"; },
       },
       fact);
 }

@@ -46,9 +46,16 @@ void StopMachine::on(const ev::Started& e) {
 }
 
 void StopMachine::on(const ev::SignalReceived& e) {
+  // An operator's `docker kill -s TSTP` means "stop taking work", exactly as
+  // `quiesce quiet` does; forwarded as is, it would stop a shell wrapper.
+  if (e.signo == SIGTSTP && config_.on_tstp == OnTstp::Quiet && config_.drain != DrainMode::Never &&
+      !main_status_) {
+    return on(ev::QuietRequested{e.now, e.wall, false, QuietSource::Signal});
+  }
   if (!is_stop_signal(e.signo)) return forward(e.signo);
   switch (phase_) {
     case Phase::Running:
+    case Phase::Quieting:
       if (main_status_) return forward(e.signo);  // nothing left to drain
       return begin_stop(e);
     case Phase::Finding:
@@ -120,6 +127,16 @@ void StopMachine::on(const ev::TimerFired& e) {
 }
 
 void StopMachine::on(const ev::SidekiqsFound& e) {
+  if (phase_ == Phase::Quieting) {
+    if (quiet_drained_) return;
+    track(set_embedded_aside(e.found), e.now);
+    if (!tracked_.empty() || (!e.complete && config_.consult_redis)) return;
+    if (drains_main_child(config_.drain, config_.command_runs_sidekiq) && !main_status_) {
+      tell(fact::DrainingMainChild{});
+      return track({{main_pid_, FoundBy::MainChild, ""}}, e.now);
+    }
+    return nothing_to_quiet();
+  }
   if (!stop_active()) return;
   track(set_embedded_aside(e.found), e.now);
   if (phase_ != Phase::Finding) return;
@@ -135,7 +152,10 @@ void StopMachine::on(const ev::SidekiqsFound& e) {
 }
 
 void StopMachine::on(const ev::Readings& e) {
-  if (phase_ != Phase::Draining && phase_ != Phase::Terminating) return;
+  if (phase_ == Phase::Quieting && quiet_drained_) return;
+  if (phase_ != Phase::Draining && phase_ != Phase::Terminating && phase_ != Phase::Quieting) {
+    return;
+  }
   bool progressed = false;
   for (const auto& r : e.readings) {
     auto it = tracked_.find(r.pid);
@@ -145,10 +165,13 @@ void StopMachine::on(const ev::Readings& e) {
     if (was_alive && !it->second.alive) tell(fact::ProcessGone{r.pid, e.now - t0_});
   }
   if (progressed) tell_progress(e.now);
-  if (phase_ == Phase::Draining) check_drained(e.now);
+  if (phase_ == Phase::Draining || phase_ == Phase::Quieting) check_drained(e.now);
   // Until the stop ends: a supervisor may start a Sidekiq again after the
   // TERM, and that one gets the TERM too.
-  if (phase_ == Phase::Draining || phase_ == Phase::Terminating) find_again(e.now);
+  if (phase_ == Phase::Draining || phase_ == Phase::Terminating ||
+      (phase_ == Phase::Quieting && !quiet_drained_)) {
+    find_again(e.now);
+  }
   after_sidekiq_gone(e.now);
 }
 
@@ -197,6 +220,108 @@ void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
   if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
 }
 
+// ---- quiet on demand -------------------------------------------------------
+
+// A quiet is the stop's drain without its deadlines: nothing is ever killed
+// for it, and Sidekiq keeps running (idle) until someone stops it.
+void StopMachine::on(const ev::QuietRequested& e) {
+  switch (phase_) {
+    case Phase::Running:
+      if (main_status_) return tell(fact::QuietRefused{"the main child has exited"});
+      return begin_quiet(e);
+    case Phase::Quieting:
+      // Asked again: only "and exit" is news.
+      if (!e.exit_when_drained || quiet_exit_) return;
+      quiet_exit_ = true;
+      tell(fact::QuietStarted{true, e.source});
+      if (quiet_drained_) exit_after_quiet(e.now);
+      return;
+    case Phase::Finding:
+    case Phase::Draining:
+    case Phase::Terminating:
+    case Phase::Forwarding:
+      return tell(fact::QuietRefused{"a stop is under way"});
+    case Phase::Exited:
+      return;
+  }
+}
+
+void StopMachine::begin_quiet(const ev::QuietRequested& e) {
+  phase_ = Phase::Quieting;
+  t0_ = e.now;
+  t0_wall_ = e.wall;
+  quiet_exit_ = e.exit_when_drained;
+  quiet_drained_ = false;
+  tell(fact::QuietStarted{e.exit_when_drained, e.source});
+  last_find_ = e.now;
+  emit(act::FindSidekiqs{});
+}
+
+void StopMachine::nothing_to_quiet() {
+  phase_ = Phase::Running;
+  quiet_exit_ = false;
+  tell(fact::NothingToQuiet{});
+}
+
+void StopMachine::quiet_drained(Instant now) {
+  quiet_drained_ = true;
+  int processes = static_cast<int>(tracked_.size());
+  tell(fact::QuietDrained{now - t0_, quiet_exit_, processes});
+  if (quiet_exit_) return exit_after_quiet(now);
+  // Idle and quiet: nothing changes until someone stops the container, so
+  // nothing is polled (zero wakeups).
+  emit(act::StopWatching{});
+}
+
+// Drained, so the TERM goes at once; from here it is a stop like any other,
+// with the budget's SIGKILL as its bound should Sidekiq hang in shutdown.
+void StopMachine::exit_after_quiet(Instant now) {
+  t0_ = now;
+  term_at_ = now;
+  kill_at_ = now + plan_.kill_after;
+  emit(act::ArmTimer{TimerId::Kill, kill_at_});
+  send_term(now, TermReason::Drained);
+}
+
+// A SIGTERM during a quiet: the processes the quiet found are already
+// quiet, and those it saw drain need no more time. Returns false when the
+// quiet had found nothing yet: the stop then looks for itself.
+bool StopMachine::resume_stop_from_quiet(Instant now) {
+  if (tracked_.empty()) return false;
+  phase_ = Phase::Draining;
+  tell(fact::StopPlanned{stop_signal_, term_at_ - t0_, kill_at_ - t0_, config_.stop_timeout,
+                         config_.sidekiq_timeout, config_.shutdown_margin, config_.recover_jobs});
+  std::vector<FoundProcess> targets;
+  for (const auto& [pid, t] : tracked_) {
+    targets.push_back({pid, t.by, t.identity, false, t.version});
+  }
+  emit(act::Watch{std::move(targets), t0_wall_});
+  check_drained(now);
+  if (phase_ == Phase::Draining) term_if_due(now);
+  return true;
+}
+
+StopMachine::View StopMachine::view() const {
+  View v;
+  v.phase = phase_;
+  v.main_pid = main_pid_;
+  v.main_running = !main_status_;
+  v.since = t0_;
+  if (stop_active()) {
+    v.term_at = term_at_;
+    v.kill_at = kill_at_;
+    v.term_sent_at = term_sent_at_;
+  }
+  v.quiet_exit_when_drained = quiet_exit_;
+  v.quiet_drained = quiet_drained_;
+  if (stop_active() || phase_ == Phase::Quieting) {
+    for (const auto& [pid, t] : tracked_) {
+      v.processes.push_back({pid, t.by, t.identity, t.alive, t.drained});
+    }
+  }
+  return v;
+}
+
 // ---- the stop --------------------------------------------------------------
 
 bool StopMachine::is_stop_signal(int signo) const {
@@ -208,9 +333,11 @@ bool StopMachine::stop_active() const {
 }
 
 void StopMachine::begin_stop(const ev::SignalReceived& e) {
+  const bool quieted = phase_ == Phase::Quieting;
   phase_ = Phase::Finding;
   t0_ = e.now;
-  t0_wall_ = e.wall;
+  // After a quiet, the heartbeats that count are those since its TSTP.
+  if (!quieted) t0_wall_ = e.wall;
   term_at_ = t0_ + plan_.term_after;
   kill_at_ = t0_ + plan_.kill_after;
   stop_signal_ = e.signo;
@@ -219,6 +346,7 @@ void StopMachine::begin_stop(const ev::SignalReceived& e) {
   if (config_.recover_jobs && plan_.read_after) {
     emit(act::ArmTimer{TimerId::LastRead, t0_ + *plan_.read_after});
   }
+  if (quieted && resume_stop_from_quiet(e.now)) return;
   last_find_ = e.now;
   emit(act::FindSidekiqs{});
 }
@@ -238,6 +366,8 @@ void StopMachine::find_again(Instant now) {
 void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
   std::vector<pid_t> fresh;
   bool changed = false;
+  const bool first_tstp =
+      phase_ == Phase::Finding || (phase_ == Phase::Quieting && tracked_.empty());
   for (const auto& f : found) {
     auto [it, inserted] = tracked_.try_emplace(f.pid);
     Tracked& t = it->second;
@@ -249,7 +379,7 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
       // all running then; one found later, or drained as the main child
       // without a title, may still be booting.
       if (config_.thread_rule) {
-        t.threads.emplace(phase_ == Phase::Finding && f.by != FoundBy::MainChild);
+        t.threads.emplace(first_tstp && f.by != FoundBy::MainChild);
       }
     }
     if (!f.identity.empty() && t.identity != f.identity) {
@@ -281,7 +411,8 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     // already due (no room, or a late first scan), they get that TERM next
     // from term_if_due(): a TSTP first would only delay it.
     bool term_due = phase_ == Phase::Finding && now >= term_at_ && awaiting_timeout_.empty();
-    if ((phase_ == Phase::Finding || phase_ == Phase::Draining) && !term_due) {
+    if ((phase_ == Phase::Finding || phase_ == Phase::Draining || phase_ == Phase::Quieting) &&
+        !term_due) {
       signal_pids(fresh, SIGTSTP);
       tell(fact::TstpSent{fresh});
     } else if (phase_ == Phase::Terminating) {
@@ -465,7 +596,9 @@ void StopMachine::tell_progress(Instant now) {
 void StopMachine::check_drained(Instant now) {
   bool all = std::all_of(tracked_.begin(), tracked_.end(),
                          [](const auto& kv) { return !kv.second.alive || kv.second.drained; });
-  if (all && !tracked_.empty()) send_term(now, TermReason::Drained);
+  if (!all || tracked_.empty()) return;
+  if (phase_ == Phase::Quieting) return quiet_drained(now);
+  send_term(now, TermReason::Drained);
 }
 
 // ---- lifetime --------------------------------------------------------------

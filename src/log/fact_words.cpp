@@ -213,6 +213,8 @@ Level level_of(const Fact& fact) {
                         [](const fact::OomKilled&) { return Level::Warn; },
                         [](const fact::JobRequeued&) { return Level::Warn; },
                         [](const fact::RecoveryFailed&) { return Level::Error; },
+                        [](const fact::QuietStarted&) { return Level::Warn; },
+                        [](const fact::QuietRefused&) { return Level::Warn; },
                         [](const auto&) { return Level::Info; },
                     },
                     fact);
@@ -347,6 +349,29 @@ LogLine word(const Fact& fact) {
                         fmt::format("Sidekiq {}: drained by heartbeat or title only: {}", s.pid,
                                     thread_rule_off_text(s)),
                         std::move(fields));
+          },
+          [&](const fact::QuietStarted& q) {
+            return line(level, fact,
+                        fmt::format("quiet {}: TSTP to Sidekiq, which takes no new jobs{}",
+                                    q.source == QuietSource::Signal ? "on the TSTP sent to quiesce"
+                                                                    : "asked on the control socket",
+                                    q.exit_when_drained ? "; TERM and exit once drained" : ""),
+                        {{"exit_when_drained", q.exit_when_drained},
+                         {"source", q.source == QuietSource::Signal ? "signal" : "command"}});
+          },
+          [&](const fact::QuietDrained& q) {
+            return line(
+                level, fact,
+                fmt::format("quiet: {} Sidekiq process{} idle after {:.1f}s{}", q.processes,
+                            q.processes == 1 ? "" : "es", seconds(q.took),
+                            q.exiting ? "; TERM follows, then exit" : ""),
+                {{"took_s", seconds(q.took)}, {"processes", q.processes}, {"exiting", q.exiting}});
+          },
+          [&](const fact::NothingToQuiet&) {
+            return line(level, fact, "quiet: no Sidekiq process found; nothing was signalled");
+          },
+          [&](const fact::QuietRefused& q) {
+            return line(level, fact, "quiet refused: " + q.why, {{"why", q.why}});
           },
           [&](const fact::SignalForwarded& s) {
             return line(level, fact,

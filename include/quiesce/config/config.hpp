@@ -39,6 +39,9 @@ enum class Key {
   RedisTlsVerify,
   RedisConnectTimeout,
   RedisCommandTimeout,
+  OnTstp,
+  ControlSocket,
+  HealthMaxAge,
 };
 
 // As in the TOML file, sections dotted: "stop.stop_timeout".
@@ -78,6 +81,11 @@ struct Config {
   bool redis_tls_verify = true;
   Duration redis_connect_timeout = defaults::kRedisConnectTimeout;
   Duration redis_command_timeout = defaults::kRedisCommandTimeout;
+
+  // Operating
+  OnTstp on_tstp = defaults::kOnTstp;
+  std::string control_socket;  // "": the default rule (control/socket_path.hpp)
+  Duration health_max_age{0};  // 0: three heartbeats of Sidekiq's major
 
   std::vector<std::string> command;
   bool command_runs_sidekiq = false;  // sidekiq/args.hpp's reading of the command

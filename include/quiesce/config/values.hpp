@@ -34,6 +34,9 @@ Parsed<std::string> parse_redis_url_value(std::string_view text);
 Parsed<std::string> parse_string_value(std::string_view text);
 
 std::string_view drain_mode_name(DrainMode mode);
+Parsed<OnTstp> parse_on_tstp(std::string_view text);
+std::string_view on_tstp_name(OnTstp mode);
+Parsed<std::string> parse_socket_path(std::string_view text);
 std::string redact_url(const std::string& url);
 
 }  // namespace quiesce

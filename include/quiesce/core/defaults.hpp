@@ -20,6 +20,8 @@ inline constexpr Duration kPollInterval{500};
 inline constexpr bool kRecoverJobs = true;
 // A process is also drained once the job threads it had at TSTP are gone.
 inline constexpr bool kThreadRule = true;
+// A TSTP sent to quiesce itself quiets Sidekiq, as `quiesce quiet` does.
+inline constexpr OnTstp kOnTstp = OnTstp::Quiet;
 
 inline constexpr std::string_view kRedisUrl = "redis://localhost:6379/0";  // Sidekiq's own
 inline constexpr Duration kRedisConnectTimeout{2'000};

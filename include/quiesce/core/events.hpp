@@ -11,6 +11,7 @@
 
 #include "quiesce/core/drain_reading.hpp"
 #include "quiesce/core/job_recovery.hpp"
+#include "quiesce/core/modes.hpp"
 #include "quiesce/core/time.hpp"
 #include "quiesce/core/timers.hpp"
 
@@ -59,6 +60,17 @@ struct SidekiqTimeoutRead {
   std::string source;  // ":timeout in /app/config/sidekiq.yml (pid 12's working directory)"
 };
 
+// An operator asked for Sidekiq to stop taking work now, without a stop:
+// `quiesce quiet` on the control socket, or a TSTP sent to quiesce itself.
+// exit_when_drained: once drained, TERM and exit (the container is replaced
+// without one job cut off).
+struct QuietRequested {
+  Instant now;
+  WallSeconds wall = 0;
+  bool exit_when_drained = false;
+  QuietSource source = QuietSource::Command;
+};
+
 // The answer to RecoverJobs.
 struct JobsRecovered {
   Instant now;
@@ -71,5 +83,5 @@ struct JobsRecovered {
 namespace quiesce {
 using Event =
     std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired, ev::SidekiqsFound,
-                 ev::Readings, ev::JobsRecovered, ev::SidekiqTimeoutRead>;
+                 ev::Readings, ev::JobsRecovered, ev::SidekiqTimeoutRead, ev::QuietRequested>;
 }

@@ -12,6 +12,7 @@
 
 #include "quiesce/core/drain_reading.hpp"
 #include "quiesce/core/job_recovery.hpp"
+#include "quiesce/core/modes.hpp"
 #include "quiesce/core/thread_rule.hpp"
 #include "quiesce/core/time.hpp"
 
@@ -158,6 +159,23 @@ struct RecoveryNotNeeded {
   RecoveryStatus status = RecoveryStatus::NothingRunning;
   std::string detail;
 };
+// A quiet on demand: TSTP to Sidekiq now, no deadline.
+struct QuietStarted {
+  bool exit_when_drained = false;
+  QuietSource source = QuietSource::Command;
+};
+// Every Sidekiq process is idle after a quiet.
+struct QuietDrained {
+  Duration took{0};
+  bool exiting = false;  // exit_when_drained: TERM follows
+  int processes = 0;
+};
+// A quiet found no Sidekiq to quiet: nothing was signalled.
+struct NothingToQuiet {};
+// A quiet asked for while it cannot be done (a stop is under way).
+struct QuietRefused {
+  std::string why;
+};
 struct SignalForwarded {
   int received = 0;
   int sent = 0;
@@ -165,13 +183,15 @@ struct SignalForwarded {
 
 }  // namespace fact
 
-using Fact = std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
-                          fact::DrainProgress, fact::TermSent, fact::SidekiqTimeoutChanged,
-                          fact::DrainingMainChild, fact::EmbeddedSidekiq, fact::NoSidekiq,
-                          fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited,
-                          fact::Reaped, fact::GraceStarted, fact::KillSent, fact::StopDone,
-                          fact::Exiting, fact::OomKilled, fact::JobRequeued, fact::RecoveryFailed,
-                          fact::RecoveryNotNeeded, fact::SignalForwarded, fact::ThreadRuleSkipped>;
+using Fact =
+    std::variant<fact::StopPlanned, fact::SecondSignal, fact::SidekiqFound, fact::TstpSent,
+                 fact::DrainProgress, fact::TermSent, fact::SidekiqTimeoutChanged,
+                 fact::DrainingMainChild, fact::EmbeddedSidekiq, fact::NoSidekiq,
+                 fact::SidekiqExited, fact::ProcessGone, fact::MainChildExited, fact::Reaped,
+                 fact::GraceStarted, fact::KillSent, fact::StopDone, fact::Exiting, fact::OomKilled,
+                 fact::JobRequeued, fact::RecoveryFailed, fact::RecoveryNotNeeded,
+                 fact::SignalForwarded, fact::ThreadRuleSkipped, fact::QuietStarted,
+                 fact::QuietDrained, fact::NothingToQuiet, fact::QuietRefused>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

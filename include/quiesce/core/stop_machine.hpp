@@ -51,6 +51,7 @@ struct MachineConfig {
   Duration redis_connect_timeout = defaults::kRedisConnectTimeout;
   Duration redis_command_timeout = defaults::kRedisCommandTimeout;
   bool thread_rule = defaults::kThreadRule;  // core/thread_rule.hpp
+  OnTstp on_tstp = defaults::kOnTstp;
 };
 
 // The stop's arithmetic for these settings.
@@ -64,8 +65,31 @@ class StopMachine {
     Draining,     // TSTP sent; watching busy counts
     Terminating,  // TERM sent; Sidekiq finishes or requeues within T
     Forwarding,   // SIGTERM came but no Sidekiq: passed on as tini would
+    Quieting,     // an operator's quiet: TSTP sent, drain watched, no deadline
     Exited,
   };
+
+  // What status and health read: the machine's own state, never a copy
+  // kept elsewhere.
+  struct ProcessView {
+    pid_t pid = 0;
+    FoundBy by = FoundBy::Title;
+    std::string identity;
+    bool alive = true;
+    bool drained = false;
+  };
+  struct View {
+    Phase phase = Phase::Running;
+    pid_t main_pid = 0;
+    bool main_running = true;
+    Instant since;                            // the stop's or the quiet's start
+    std::optional<Instant> term_at, kill_at;  // during a stop
+    std::optional<Instant> term_sent_at;
+    bool quiet_exit_when_drained = false;
+    bool quiet_drained = false;
+    std::vector<ProcessView> processes;  // during a stop or a quiet
+  };
+  View view() const;
 
   explicit StopMachine(MachineConfig config);
 
@@ -102,6 +126,13 @@ class StopMachine {
   void on(const ev::Readings& e);
   void on(const ev::JobsRecovered& e);
   void on(const ev::SidekiqTimeoutRead& e);
+  void on(const ev::QuietRequested& e);
+
+  void begin_quiet(const ev::QuietRequested& e);
+  void quiet_drained(Instant now);
+  void exit_after_quiet(Instant now);
+  void nothing_to_quiet();
+  bool resume_stop_from_quiet(Instant now);
 
   bool is_stop_signal(int signo) const;
   bool stop_active() const;
@@ -169,7 +200,9 @@ class StopMachine {
   // Asked for and not yet answered: a TERM already due waits for the answer,
   // which may move the deadline (the supervisor answers at once).
   std::set<pid_t> awaiting_timeout_;
-  std::set<pid_t> embedded_;  // never tracked, never sent TSTP
+  std::set<pid_t> embedded_;    // never tracked, never sent TSTP
+  bool quiet_exit_ = false;     // the quiet ends in TERM and exit once drained
+  bool quiet_drained_ = false;  // the quiet's drain is complete
 
   bool killed_ = false;         // the budget's SIGKILL went out
   std::set<pid_t> recovering_;  // RecoverJobs asked, JobsRecovered not yet heard
