@@ -12,7 +12,7 @@ using Json = nlohmann::json;
 
 // A request is one flat object: anything nested deeper is refused before it
 // is built, so a hostile line costs no more than its own bytes.
-constexpr int kMaxDepth = 2;
+constexpr int kMaxDepth = 1;
 
 std::optional<ControlRequest::Command> command_named(std::string_view name) {
   if (name == "status") return ControlRequest::Command::Status;
