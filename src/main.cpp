@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "quiesce/config/config.hpp"
+#include "quiesce/control/commands.hpp"
 #include "quiesce/log/sink.hpp"
 #include "quiesce/pid1/supervisor.hpp"
 
@@ -43,9 +44,13 @@ std::vector<std::string> arguments(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   hold_standard_descriptors();
-  auto loaded = quiesce::load_config(arguments(argc, argv), [](const char* name) {
-    return static_cast<const char*>(std::getenv(name));
-  });
+  auto getenv = [](const char* name) { return static_cast<const char*>(std::getenv(name)); };
+  // `quiesce status` and the like talk to a running quiesce; a command
+  // literally named so runs as `quiesce -- status`.
+  if (quiesce::is_control_command(arguments(argc, argv))) {
+    return quiesce::run_control_command(arguments(argc, argv), getenv, isatty(STDOUT_FILENO) == 1);
+  }
+  auto loaded = quiesce::load_config(arguments(argc, argv), getenv);
   if (auto* error = std::get_if<quiesce::ConfigError>(&loaded)) {
     std::fprintf(stderr, "%s\n", error->message.c_str());
     return kBadInput;

@@ -312,6 +312,8 @@ StopMachine::View StopMachine::view() const {
     v.kill_at = kill_at_;
     v.term_sent_at = term_sent_at_;
   }
+  v.plan = plan_;
+  v.sidekiq_timeout = config_.sidekiq_timeout;
   v.quiet_exit_when_drained = quiet_exit_;
   v.quiet_drained = quiet_drained_;
   if (stop_active() || phase_ == Phase::Quieting) {

@@ -18,12 +18,16 @@
 #include "quiesce/pid1/reaper.hpp"
 #include "quiesce/pid1/signal_sender.hpp"
 #include "quiesce/pid1/signal_source.hpp"
+#include "quiesce/pid1/status_report.hpp"
 #include "quiesce/pid1/spawn.hpp"
 #include "quiesce/procfs/cgroup.hpp"
 #include "quiesce/redis/client.hpp"
 #include "quiesce/sidekiq/config_file.hpp"
 #include "quiesce/sidekiq/drain_probe.hpp"
+#include "quiesce/control/socket_path.hpp"
+#include "quiesce/log/fact_words.hpp"
 #include "quiesce/sidekiq/job_recovery.hpp"
+#include "quiesce/sidekiq/observer.hpp"
 #include "quiesce/sidekiq/process_timeout.hpp"
 #include "quiesce/sidekiq/ruby.hpp"
 #include "quiesce/uv/fault.hpp"
@@ -53,6 +57,10 @@ sigset_t all_but_synchronous() {
   for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP, SIGSYS}) sigdelset(&set, s);
   return set;
 }
+
+// `quiesce health` answers within a second even when Redis hangs: the look
+// gives up on Redis after this, leaving the client time to print.
+constexpr Duration kHealthLookLimit{700};
 
 // How long closing down may wait for the Redis client's last callbacks.
 constexpr std::uint64_t kCloseLimitMs = 500;
@@ -184,11 +192,15 @@ void Supervisor::start_redis(bool connect_now) {
   options.command_timeout = config_.redis_command_timeout;
   auto log_fn = [this](LogLine line) { sink_.write(line); };
   redis_ = std::make_unique<redis::Client>(&loop_, options, log_fn);
+  status_redis_ = std::make_unique<redis::Client>(&loop_, options, log_fn);
   probe_ = std::make_unique<DrainProbe>(&loop_, redis_.get(),
                                         ProbeOptions{container_hostname(), config_.poll_interval},
                                         log_fn, wall_now);
   recovery_ = std::make_unique<JobRecovery>(redis_.get(), container_hostname(), started_wall_,
                                             wall_now, log_fn);
+  observer_ = std::make_unique<SidekiqObserver>(
+      &loop_, status_redis_.get(), ProbeOptions{container_hostname(), config_.poll_interval},
+      log_fn, wall_now);
   // Connecting early tells the operator at startup, not at 3 a.m., that the
   // URL or password is wrong. It never delays the child: it is asynchronous.
   if (connect_now) redis_->connect();
@@ -253,6 +265,7 @@ int Supervisor::run() {
                                           config_.redis_url_given));
     });
   }
+  uv::guard("opening the control socket", [&] { start_control(); });
   // A child that exited already is reaped now, not on the loop's first turn;
   // its SIGCHLD waits in the signalfd either way.
   uv::guard("reaping children", [&] { reap(); });
@@ -275,6 +288,10 @@ int Supervisor::run() {
 // name lookup still running in libuv's thread pool could need seconds, and the
 // exit status must not wait for it, so the wait is bounded.
 void Supervisor::close_everything() {
+  quiet_waiters_.clear();
+  if (control_) control_->close();
+  if (observer_) observer_->close();
+  if (status_redis_) status_redis_->close();
   if (erb_) erb_->close();
   if (probe_) probe_->close();
   if (recovery_) recovery_->close();
@@ -534,6 +551,122 @@ void Supervisor::evaluate_erb(pid_t pid, const std::string& file, const std::str
 
 void Supervisor::carry_out(const act::Tell& a) {
   sink_.tell(a.fact);
+  if (captured_) captured_->push_back(a.fact);
+  if (!quiet_waiters_.empty()) tell_quiet_waiters(a.fact);
+}
+
+// ---- the control socket ----------------------------------------------------
+
+void Supervisor::start_control() {
+  control_ = std::make_unique<ControlServer>(
+      &loop_,
+      [this](const ControlRequest& request, ControlServer::Reply reply) {
+        uv::guard("a control request", [&] { on_control(request, reply); });
+      },
+      [this](LogLine line) { sink_.write(line); });
+  auto candidates = control_socket_candidates(
+      config_.control_socket,
+      [](const char* name) { return static_cast<const char*>(std::getenv(name)); }, geteuid());
+  control_->listen(candidates);
+}
+
+void Supervisor::on_control(const ControlRequest& request, ControlServer::Reply reply) {
+  switch (request.command) {
+    case ControlRequest::Command::Status:
+      return answer_status(reply);
+    case ControlRequest::Command::Health:
+      return answer_health(request.ready, reply);
+    case ControlRequest::Command::Quiet:
+      return answer_quiet(request, reply);
+  }
+}
+
+void Supervisor::answer_status(ControlServer::Reply reply) {
+  if (!observer_) {
+    // --drain never: no Redis, no Sidekiq handling; the machine's view alone.
+    Observation none;
+    none.at = wall_now();
+    auto view = machine_.view();
+    reply.send(status_json({view, none, config_, now()}).dump(-1, ' ', false,
+                                                              nlohmann::json::error_handler_t::replace),
+               true);
+    return;
+  }
+  observer_->look(getpid(), config_.redis_command_timeout, [this, reply](const Observation& o) {
+    auto view = machine_.view();
+    reply.send(status_json({view, o, config_, now()}).dump(-1, ' ', false,
+                                                           nlohmann::json::error_handler_t::replace),
+               true);
+  });
+}
+
+void Supervisor::answer_health(bool ready, ControlServer::Reply reply) {
+  auto answer = [this, ready, reply](const Observation& o) {
+    auto view = machine_.view();
+    HealthVerdict verdict = judge_health(health_input({view, o, config_, now()}, ready));
+    nlohmann::json j = {{"ok", verdict.ok}, {"reason", verdict.reason}};
+    reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+  };
+  if (!observer_) {
+    Observation none;
+    none.at = wall_now();
+    return answer(none);
+  }
+  observer_->look(getpid(), kHealthLookLimit, answer);
+}
+
+// The machine decides; what it said while deciding is the answer.
+void Supervisor::answer_quiet(const ControlRequest& request, ControlServer::Reply reply) {
+  std::vector<Fact> facts;
+  captured_ = &facts;
+  post(ev::QuietRequested{now(), wall_now(), request.exit_when_drained, QuietSource::Command});
+  captured_ = nullptr;
+  for (const Fact& f : facts) {
+    if (std::holds_alternative<fact::QuietRefused>(f) ||
+        std::holds_alternative<fact::NothingToQuiet>(f)) {
+      LogLine line = word(f);
+      nlohmann::json j = {{"ok", false}, {"event", line.event}, {"error", line.message}};
+      reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+      return;
+    }
+  }
+  auto view = machine_.view();
+  bool drained = view.quiet_drained || view.phase == StopMachine::Phase::Terminating;
+  nlohmann::json j = {{"ok", true},
+                      {"event", "quiet_started"},
+                      {"phase", phase_name(view.phase)},
+                      {"exit_when_drained", view.quiet_exit_when_drained},
+                      {"drained", drained}};
+  for (const Fact& f : facts) {
+    LogLine line = word(f);
+    j["said"].push_back(line.message);
+  }
+  bool keep = request.wait && !drained;
+  reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !keep);
+  if (keep) quiet_waiters_.push_back(reply);
+}
+
+// quiet --wait clients hear the drain as the log does, in the same words,
+// until it ends one way or another.
+void Supervisor::tell_quiet_waiters(const Fact& fact) {
+  bool relevant = std::holds_alternative<fact::DrainProgress>(fact) ||
+                  std::holds_alternative<fact::TstpSent>(fact) ||
+                  std::holds_alternative<fact::SidekiqFound>(fact);
+  bool final = std::holds_alternative<fact::QuietDrained>(fact) ||
+               std::holds_alternative<fact::NothingToQuiet>(fact) ||
+               std::holds_alternative<fact::StopPlanned>(fact) ||
+               std::holds_alternative<fact::Exiting>(fact);
+  if (!relevant && !final) return;
+  LogLine line = word(fact);
+  nlohmann::json j = {{"event", line.event}, {"message", line.message}, {"fields", line.fields}};
+  if (final) {
+    j["ok"] = std::holds_alternative<fact::QuietDrained>(fact);
+    j["done"] = true;
+  }
+  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  for (const auto& waiter : quiet_waiters_) waiter.send(text, final);
+  if (final) quiet_waiters_.clear();
+  std::erase_if(quiet_waiters_, [](const ControlServer::Reply& r) { return !r.connected(); });
 }
 
 void Supervisor::carry_out(const act::Exit& a) {

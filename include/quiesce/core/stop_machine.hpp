@@ -88,6 +88,8 @@ class StopMachine {
     bool quiet_exit_when_drained = false;
     bool quiet_drained = false;
     std::vector<ProcessView> processes;  // during a stop or a quiet
+    StopPlan plan;                       // as Sidekiq's own timeout last moved it
+    Duration sidekiq_timeout{0};
   };
   View view() const;
 

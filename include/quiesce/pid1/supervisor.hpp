@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "quiesce/config/config.hpp"
+#include "quiesce/control/server.hpp"
 #include "quiesce/core/stop_machine.hpp"
 #include "quiesce/core/timers.hpp"
 #include "quiesce/log/sink.hpp"
@@ -25,6 +26,7 @@ class Client;
 }
 class DrainProbe;
 class JobRecovery;
+class SidekiqObserver;
 class ErbEvaluator;
 struct SidekiqFileTimeout;
 
@@ -67,6 +69,12 @@ class Supervisor {
                     const std::string& dir);
   void carry_out(const act::Tell& a);
   void carry_out(const act::Exit& a);
+  void start_control();
+  void on_control(const ControlRequest& request, ControlServer::Reply reply);
+  void answer_status(ControlServer::Reply reply);
+  void answer_health(bool ready, ControlServer::Reply reply);
+  void answer_quiet(const ControlRequest& request, ControlServer::Reply reply);
+  void tell_quiet_waiters(const Fact& fact);
   void on_signal(int signo);
   void log(Level level, const char* event, std::string message);
   Instant now();
@@ -84,6 +92,13 @@ class Supervisor {
   std::unique_ptr<redis::Client> redis_;
   std::unique_ptr<DrainProbe> probe_;
   std::unique_ptr<JobRecovery> recovery_;
+  // status and health read Redis on a connection of their own: an operator
+  // asking often never queues behind (or ahead of) the stop's own reads.
+  std::unique_ptr<redis::Client> status_redis_;
+  std::unique_ptr<SidekiqObserver> observer_;
+  std::unique_ptr<ControlServer> control_;
+  std::vector<ControlServer::Reply> quiet_waiters_;  // quiet --wait clients
+  std::vector<Fact>* captured_ = nullptr;            // facts of the step a request caused
   std::optional<long long> oom_kills_;  // the cgroup's count when last read
   WallSeconds started_wall_ = 0;
   std::unique_ptr<ErbEvaluator> erb_;
