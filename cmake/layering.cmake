@@ -7,7 +7,7 @@
 # names the rule it breaks. Shadows come first on the include path, so they
 # win over the real headers, which every folder's include/ still holds.
 
-set(QUIESCE_FOLDERS core procfs log uv redis sidekiq config pid1)
+set(QUIESCE_FOLDERS core procfs log uv redis sidekiq config control pid1)
 set(QUIESCE_SYSTEM_HEADERS_libuv uv.h)
 set(QUIESCE_SYSTEM_HEADERS_hiredis hiredis/hiredis.h hiredis/read.h)
 set(QUIESCE_SYSTEM_HEADERS_openssl openssl/ssl.h openssl/err.h openssl/x509v3.h)

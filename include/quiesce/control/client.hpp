@@ -3,6 +3,7 @@
 // `quiesce health`. Blocking, with a time limit; it runs in its own short
 // process (docker exec, a HEALTHCHECK, kubectl exec), never inside PID 1.
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 

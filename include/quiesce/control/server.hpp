@@ -22,6 +22,9 @@ namespace quiesce {
 // How long a client has to send its request line.
 inline constexpr Duration kControlRequestTimeout{2'000};
 
+// Who may talk to PID 1: root, and the uid quiesce itself runs as.
+bool control_peer_allowed(uid_t peer, uid_t own);
+
 class ControlServer {
  public:
   // Sends one reply line (the '\n' is added). last: the connection closes
