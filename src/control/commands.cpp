@@ -109,11 +109,11 @@ void print_status_table(const json& j) {
   for (const json& p : *procs) {
     std::string busy = field<long long>(p, "busy") + "/" + field<long long>(p, "concurrency");
     std::string rss = p.contains("rss_kib") ? field<long long>(p, "rss_kib") + "K" : "-";
-    std::printf("%-8s %-8s %-10s %-6s %-6s %-9s %s\n", field<long long>(p, "pid").c_str(),
-                text_of(p, "version").c_str(), busy.c_str(), field<bool>(p, "quiet").c_str(),
-                p.contains("beat_age_s") ? (field<double>(p, "beat_age_s", "{:.0f}") + "s").c_str()
-                                         : "-",
-                rss.c_str(), text_of(p, "identity").c_str());
+    std::printf(
+        "%-8s %-8s %-10s %-6s %-6s %-9s %s\n", field<long long>(p, "pid").c_str(),
+        text_of(p, "version").c_str(), busy.c_str(), field<bool>(p, "quiet").c_str(),
+        p.contains("beat_age_s") ? (field<double>(p, "beat_age_s", "{:.0f}") + "s").c_str() : "-",
+        rss.c_str(), text_of(p, "identity").c_str());
     if (auto jobs = p.find("jobs"); jobs != p.end() && jobs->is_array()) {
       for (const json& job : *jobs) {
         std::printf("    %s %s on %s, %ss\n", text_of(job, "class").c_str(),
@@ -162,8 +162,7 @@ int run_control_command(const std::vector<std::string>& args, const GetEnvFn& ge
       [&](const std::string& line) {
         json reply = json::parse(line, nullptr, false);
         if (reply.is_discarded() || !reply.is_object()) {
-          std::fprintf(stderr, "quiesce %s: unreadable reply: %s\n", args[0].c_str(),
-                       line.c_str());
+          std::fprintf(stderr, "quiesce %s: unreadable reply: %s\n", args[0].c_str(), line.c_str());
           code = kNoAnswer;
           return;
         }
@@ -195,7 +194,8 @@ int run_control_command(const std::vector<std::string>& args, const GetEnvFn& ge
             std::fflush(stdout);
             // The first reply says the quiet began; with --wait the last
             // one says whether it drained.
-            if (reply.value("done", false) || !parsed->request.wait || reply.value("drained", false)) {
+            if (reply.value("done", false) || !parsed->request.wait ||
+                reply.value("drained", false)) {
               code = reply.value("ok", false) ? kOk : kNo;
             } else {
               code = kNo;  // the connection ending before "done" means no drain

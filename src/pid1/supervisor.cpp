@@ -12,20 +12,20 @@
 #include <iterator>
 #include <stdexcept>
 
+#include "quiesce/control/socket_path.hpp"
 #include "quiesce/core/drain_policy.hpp"
 #include "quiesce/core/signal_names.hpp"
+#include "quiesce/log/fact_words.hpp"
 #include "quiesce/pid1/erb_evaluator.hpp"
 #include "quiesce/pid1/reaper.hpp"
 #include "quiesce/pid1/signal_sender.hpp"
 #include "quiesce/pid1/signal_source.hpp"
-#include "quiesce/pid1/status_report.hpp"
 #include "quiesce/pid1/spawn.hpp"
+#include "quiesce/pid1/status_report.hpp"
 #include "quiesce/procfs/cgroup.hpp"
 #include "quiesce/redis/client.hpp"
 #include "quiesce/sidekiq/config_file.hpp"
 #include "quiesce/sidekiq/drain_probe.hpp"
-#include "quiesce/control/socket_path.hpp"
-#include "quiesce/log/fact_words.hpp"
 #include "quiesce/sidekiq/job_recovery.hpp"
 #include "quiesce/sidekiq/observer.hpp"
 #include "quiesce/sidekiq/process_timeout.hpp"
@@ -587,15 +587,15 @@ void Supervisor::answer_status(ControlServer::Reply reply) {
     Observation none;
     none.at = wall_now();
     auto view = machine_.view();
-    reply.send(status_json({view, none, config_, now()}).dump(-1, ' ', false,
-                                                              nlohmann::json::error_handler_t::replace),
+    reply.send(status_json({view, none, config_, now()})
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                true);
     return;
   }
   observer_->look(getpid(), config_.redis_command_timeout, [this, reply](const Observation& o) {
     auto view = machine_.view();
-    reply.send(status_json({view, o, config_, now()}).dump(-1, ' ', false,
-                                                           nlohmann::json::error_handler_t::replace),
+    reply.send(status_json({view, o, config_, now()})
+                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                true);
   });
 }

@@ -1,8 +1,9 @@
 // A line on the control socket: anything a local client writes.
+#include "quiesce/core/control_request.hpp"
+
 #include <variant>
 
 #include "fuzz_target.hpp"
-#include "quiesce/core/control_request.hpp"
 
 QUIESCE_FUZZ_TARGET(control_request) {
   std::string_view text = quiesce::fuzz::text_of(data, size);
@@ -11,11 +12,10 @@ QUIESCE_FUZZ_TARGET(control_request) {
     // What was understood reads back the same from the client's own line.
     auto again = quiesce::parse_control_request(quiesce::control_request_line(*request));
     auto* same = std::get_if<quiesce::ControlRequest>(&again);
-    quiesce::fuzz::require(same && same->command == request->command &&
-                               same->wait == request->wait &&
-                               same->exit_when_drained == request->exit_when_drained &&
-                               same->ready == request->ready,
-                           "a request reads back the same");
+    quiesce::fuzz::require(
+        same && same->command == request->command && same->wait == request->wait &&
+            same->exit_when_drained == request->exit_when_drained && same->ready == request->ready,
+        "a request reads back the same");
   } else {
     quiesce::control_error_reply(std::get<quiesce::ControlRequestError>(parsed).message);
   }

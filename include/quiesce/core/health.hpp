@@ -23,11 +23,11 @@ namespace quiesce {
 
 struct HealthProcess {
   pid_t pid = 0;
-  bool frozen = false;                 // /proc state T: stopped by a signal
-  std::optional<double> beat_age;      // seconds; nullopt: no heartbeat read
-  std::optional<int> job_threads;      // nullopt: threads not readable
-  bool quiet = false;                  // its heartbeat or title says so
-  Duration max_age{30'000};            // for its major (health_max_age_for)
+  bool frozen = false;             // /proc state T: stopped by a signal
+  std::optional<double> beat_age;  // seconds; nullopt: no heartbeat read
+  std::optional<int> job_threads;  // nullopt: threads not readable
+  bool quiet = false;              // its heartbeat or title says so
+  Duration max_age{30'000};        // for its major (health_max_age_for)
 };
 
 struct HealthInput {

@@ -99,7 +99,7 @@ class Supervisor {
   std::unique_ptr<ControlServer> control_;
   std::vector<ControlServer::Reply> quiet_waiters_;  // quiet --wait clients
   std::vector<Fact>* captured_ = nullptr;            // facts of the step a request caused
-  std::optional<long long> oom_kills_;  // the cgroup's count when last read
+  std::optional<long long> oom_kills_;               // the cgroup's count when last read
   WallSeconds started_wall_ = 0;
   std::unique_ptr<ErbEvaluator> erb_;
   std::optional<std::string> ruby_;  // on PATH, for sidekiq.yml's ERB
