@@ -15,6 +15,7 @@ Without a Docker daemon every test is skipped with the reason
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -174,6 +175,78 @@ class DockerStop(unittest.TestCase):
                                                    SIDEKIQ[1:])
         self.assertEqual(outcomes[6.0], "requeued", logs)
         self.assertEqual(outcomes[40.0], "requeued", logs)
+
+
+class DockerOperate(unittest.TestCase):
+    """The operator's commands through the engine: `docker kill -s TSTP`,
+    `docker exec ... quiesce status` and `quiesce quiet
+    --exit-when-drained`, and the image's HEALTHCHECK."""
+
+    def setUp(self):
+        self.workdir = Path(tempfile.mkdtemp(prefix="quiesce-docker-op-"))
+        self.redis = RedisServer(self.workdir)
+        self.container = None
+
+    def tearDown(self):
+        if self.container:
+            self.container.remove()
+        self.redis.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def run_worker(self, *run_args: str) -> Container:
+        self.container = Container(["-e", f"REDIS_URL={self.redis.url}",
+                                    "-e", f"QUIESCE_REDIS_URL={self.redis.url}",
+                                    "-e", "QUIESCE_LOG_FORMAT=json", "-e", "QUIESCE_VERBOSITY=2",
+                                    *run_args], [])
+        return self.container
+
+    def exec_quiesce(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        return docker("exec", self.container.name, "quiesce", *args, check=False,
+                      timeout=timeout)
+
+    def test_tstp_then_status_then_quiet_exit_when_drained(self):
+        jobs = {enqueue(self.redis.client, s, major=MAJOR): s for s in (3.0, 6.0)}
+        c = self.run_worker()
+        wait_for(lambda: self.redis.client.command("HLEN", "qtest:started") >= len(jobs), 90,
+                 "both jobs to start", step=0.2)
+        docker("kill", "-s", "TSTP", c.name)
+
+        def quiet_phase():
+            done = self.exec_quiesce("status", "--json")
+            return done.returncode == 0 and json.loads(done.stdout)["phase"] == "quiet"
+
+        wait_for(quiet_phase, 30, "docker exec quiesce status to say quiet", step=0.5)
+        status = json.loads(self.exec_quiesce("status", "--json").stdout)
+        self.assertEqual(len(status["sidekiq"]), 1, status)
+        done = self.exec_quiesce("quiet", "--exit-when-drained", "--wait")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr + c.logs())
+        code = int(docker("wait", c.name, timeout=120).stdout.strip())
+        self.assertEqual(code, 0, c.logs())
+        reports = job_reports(self.redis.client, jobs)
+        self.assertEqual({r.outcome for r in reports.values()}, {"finished"}, c.logs())
+        events = [e["event"] for e in json_events(c.logs())]
+        self.assertIn("quiet_drained", events)
+        self.assertNotIn("kill_sent", events)
+
+    def health(self) -> str:
+        return docker("inspect", "-f", "{{.State.Health.Status}}", self.container.name,
+                      check=False).stdout.strip()
+
+    def test_healthcheck_turns_unhealthy_when_sidekiq_is_frozen(self):
+        # The image's own HEALTHCHECK command, checked every second here.
+        c = self.run_worker("--health-interval", "1s", "--health-retries", "1",
+                            "--health-start-period", "0s")
+        wait_for(lambda: self.health() == "healthy", 60, "the container to be healthy", step=0.5)
+        frozen = docker("exec", c.name, "sh", "-c", "kill -STOP $(pgrep -f '^sidekiq ')",
+                        check=False)
+        self.assertEqual(frozen.returncode, 0, frozen.stderr)
+        wait_for(lambda: self.health() == "unhealthy", 30, "the container to be unhealthy",
+                 step=0.5)
+        log = docker("inspect", "-f", "{{json .State.Health.Log}}", c.name).stdout
+        self.assertIn("is stopped", log)
+        docker("exec", c.name, "sh", "-c", "kill -CONT $(pgrep -f '^sidekiq ')")
+        wait_for(lambda: self.health() == "healthy", 30, "the container to be healthy again",
+                 step=0.5)
 
 
 if __name__ == "__main__":
