@@ -237,6 +237,9 @@ std::vector<OptionSpec> option_specs() {
                    .env = {"QUIESCE_CONTROL_SOCKET"},
                    .set = setter(&Config::control_socket, parse_socket_path),
                    .show = show_string(&Config::control_socket)});
+  specs.push_back(duration_option(Key::RestartGrace, "control.restart_grace", "restart-grace",
+                                  "QUIESCE_RESTART_GRACE", &Config::restart_grace,
+                                  parse_duration_value));
   specs.push_back(duration_option(Key::HealthMaxAge, "health.max_age", "health-max-age",
                                   "QUIESCE_HEALTH_MAX_AGE", &Config::health_max_age,
                                   parse_duration_value));
@@ -777,7 +780,8 @@ MachineConfig machine_config(const Config& c) {
       .redis_connect_timeout = c.redis_connect_timeout,
       .redis_command_timeout = c.redis_command_timeout,
       .thread_rule = c.thread_rule,
-      .on_tstp = c.on_tstp};
+      .on_tstp = c.on_tstp,
+      .restart_grace = c.restart_grace};
 }
 
 std::variant<Loaded, ConfigError> load_config(const std::vector<std::string>& raw_args,
@@ -864,6 +868,7 @@ quiesce:
       --control-socket PATH     the control socket (default: the first usable of
                                 /run/quiesce/, $XDG_RUNTIME_DIR/quiesce/, /tmp/quiesce-UID/)
       --health-max-age DURATION oldest heartbeat `quiesce health` passes (0: three beats)
+      --restart-grace DURATION  how long `quiesce restart` lets jobs finish ({restart})
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)
@@ -877,6 +882,7 @@ Operating a running quiesce (from `docker exec`, a HEALTHCHECK, kubectl exec):
   quiesce status [--json]                     what runs, the drain, Redis
   quiesce quiet [--exit-when-drained] [--wait] TSTP to Sidekiq now
   quiesce health [--ready]                    exit 0, or 1 with the reason
+  quiesce restart                             quiet, drain, TERM, start the command again
   each takes --socket PATH (else QUIESCE_CONTROL_SOCKET, else the default rule)
 )",
                      fmt::arg("config", kConfigFile),
@@ -885,6 +891,7 @@ Operating a running quiesce (from `docker exec`, a HEALTHCHECK, kubectl exec):
                      fmt::arg("sidekiq", format_duration(kSidekiqTimeout)),
                      fmt::arg("margin", format_duration(kShutdownMargin)),
                      fmt::arg("poll", format_duration(kPollInterval)),
+                     fmt::arg("restart", format_duration(kRestartGrace)),
                      fmt::arg("connect", format_duration(kRedisConnectTimeout)),
                      fmt::arg("command", format_duration(kRedisCommandTimeout)));
 }

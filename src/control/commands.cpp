@@ -36,6 +36,7 @@ std::optional<Parsed> parse_args(const std::vector<std::string>& args, std::stri
   if (name == "status") p.request.command = ControlRequest::Command::Status;
   if (name == "quiet") p.request.command = ControlRequest::Command::Quiet;
   if (name == "health") p.request.command = ControlRequest::Command::Health;
+  if (name == "restart") p.request.command = ControlRequest::Command::Restart;
   for (std::size_t i = 1; i < args.size(); ++i) {
     const std::string& a = args[i];
     using C = ControlRequest::Command;
@@ -136,7 +137,8 @@ int show_status(const json& reply, bool json_output) {
 }  // namespace
 
 bool is_control_command(const std::vector<std::string>& args) {
-  return !args.empty() && (args[0] == "status" || args[0] == "quiet" || args[0] == "health");
+  return !args.empty() &&
+         (args[0] == "status" || args[0] == "quiet" || args[0] == "health" || args[0] == "restart");
 }
 
 int run_control_command(const std::vector<std::string>& args, const GetEnvFn& getenv,
@@ -182,6 +184,12 @@ int run_control_command(const std::vector<std::string>& args, const GetEnvFn& ge
             code = ok ? kOk : kNo;
             return;
           }
+          case ControlRequest::Command::Restart:
+            for (const json& s : reply.value("said", json::array())) {
+              if (s.is_string()) std::printf("%s\n", s.get<std::string>().c_str());
+            }
+            code = reply.value("ok", false) ? kOk : kNo;
+            return;
           case ControlRequest::Command::Quiet: {
             std::string message = text_of(reply, "message");
             if (message.empty() && reply.contains("said")) {

@@ -18,6 +18,7 @@ std::optional<ControlRequest::Command> command_named(std::string_view name) {
   if (name == "status") return ControlRequest::Command::Status;
   if (name == "quiet") return ControlRequest::Command::Quiet;
   if (name == "health") return ControlRequest::Command::Health;
+  if (name == "restart") return ControlRequest::Command::Restart;
   return std::nullopt;
 }
 
@@ -36,6 +37,8 @@ std::string_view control_command_name(ControlRequest::Command command) {
       return "quiet";
     case ControlRequest::Command::Health:
       return "health";
+    case ControlRequest::Command::Restart:
+      return "restart";
   }
   return "status";
 }
@@ -60,7 +63,7 @@ std::variant<ControlRequest, ControlRequestError> parse_control_request(std::str
   auto command = command_named(name->get_ref<const std::string&>());
   if (!command) {
     return ControlRequestError{
-        fmt::format("unknown command {} (status, quiet, health)", quoted(*name))};
+        fmt::format("unknown command {} (status, quiet, health, restart)", quoted(*name))};
   }
   ControlRequest request;
   request.command = *command;

@@ -36,6 +36,10 @@ const char* event_name(const Fact& fact) {
           [](const fact::QuietDrained&) { return "quiet_drained"; },
           [](const fact::NothingToQuiet&) { return "nothing_to_quiet"; },
           [](const fact::QuietRefused&) { return "quiet_refused"; },
+          [](const fact::RestartStarted&) { return "restart_started"; },
+          [](const fact::RespawnScheduled&) { return "respawn_scheduled"; },
+          [](const fact::RestartDone&) { return "restarted"; },
+          [](const fact::RestartFailed&) { return "restart_failed"; },
       },
       fact);
 }

@@ -52,7 +52,22 @@ void StopMachine::on(const ev::SignalReceived& e) {
       !main_status_) {
     return on(ev::QuietRequested{e.now, e.wall, false, QuietSource::Signal});
   }
+  if (phase_ == Phase::Respawning) {
+    // No command runs to pass a signal to; a stop signal ends the restart
+    // and quiesce with the old command's status.
+    if (!is_stop_signal(e.signo) && e.signo != SIGTERM && e.signo != SIGINT) return;
+    emit(act::CancelTimer{TimerId::Respawn});
+    restart_pending_ = false;
+    tell(fact::RestartFailed{"a stop signal came before the command started again"});
+    return exit_now(last_exit_code_.value_or(0), e.now);
+  }
   if (!is_stop_signal(e.signo)) return forward(e.signo);
+  if (restart_) {
+    // The orchestrator's stop outranks the operator's restart.
+    restart_ = restart_pending_ = false;
+    emit(act::CancelTimer{TimerId::RestartGrace});
+    tell(fact::RestartFailed{"the container is stopping"});
+  }
   switch (phase_) {
     case Phase::Running:
     case Phase::Quieting:
@@ -65,8 +80,9 @@ void StopMachine::on(const ev::SignalReceived& e) {
     case Phase::Terminating:
     case Phase::Forwarding:
       return forward(e.signo);
+    case Phase::Respawning:
     case Phase::Exited:
-      return;  // step() never dispatches once Exited
+      return;  // handled above; step() never dispatches once Exited
   }
 }
 
@@ -111,7 +127,9 @@ void StopMachine::on(const ev::TimerFired& e) {
       if (phase_ == Phase::Draining) send_term(e.now, TermReason::Deadline);
       return;
     case TimerId::Kill:
-      if (stop_active()) kill_everything(e.now, KillReason::StopBudget);
+      if (stop_active()) {
+        kill_everything(e.now, restart_pending_ ? KillReason::Restart : KillReason::StopBudget);
+      }
       return;
     case TimerId::Grace:
       if (grace_active_) kill_everything(e.now, KillReason::ExitGrace);
@@ -123,6 +141,12 @@ void StopMachine::on(const ev::TimerFired& e) {
       return;
     case TimerId::Recovery:
       return recovery_timed_out(e.now);
+    case TimerId::RestartGrace:
+      if (restart_ && phase_ == Phase::Quieting) restart_term(e.now, TermReason::Deadline);
+      return;
+    case TimerId::Respawn:
+      if (phase_ == Phase::Respawning) emit(act::Respawn{});
+      return;
   }
 }
 
@@ -135,7 +159,7 @@ void StopMachine::on(const ev::SidekiqsFound& e) {
       tell(fact::DrainingMainChild{});
       return track({{main_pid_, FoundBy::MainChild, ""}}, e.now);
     }
-    return nothing_to_quiet();
+    return nothing_to_quiet(e.now);
   }
   if (!stop_active()) return;
   track(set_embedded_aside(e.found), e.now);
@@ -240,10 +264,101 @@ void StopMachine::on(const ev::QuietRequested& e) {
     case Phase::Draining:
     case Phase::Terminating:
     case Phase::Forwarding:
-      return tell(fact::QuietRefused{"a stop is under way"});
+    case Phase::Respawning:
+      return tell(fact::QuietRefused{restart_pending_ || phase_ == Phase::Respawning
+                                         ? "a restart is under way"
+                                         : "a stop is under way"});
     case Phase::Exited:
       return;
   }
+}
+
+// ---- restart in place ------------------------------------------------------
+
+// A quiet whose end is a TERM and the command started again: a quieted
+// Sidekiq cannot be woken, so a new one is how one is.
+void StopMachine::on(const ev::RestartRequested& e) {
+  if (restart_ || phase_ == Phase::Respawning) {
+    return tell(fact::QuietRefused{"a restart is under way"});
+  }
+  if (phase_ != Phase::Running && phase_ != Phase::Quieting) {
+    return tell(fact::QuietRefused{"a stop is under way"});
+  }
+  if (main_status_) return tell(fact::QuietRefused{"the main child has exited"});
+  restart_ = true;
+  tell(fact::RestartStarted{config_.restart_grace});
+  emit(act::ArmTimer{TimerId::RestartGrace, e.now + config_.restart_grace});
+  if (phase_ == Phase::Running) {
+    return begin_quiet(ev::QuietRequested{e.now, e.wall, false, QuietSource::Command});
+  }
+  if (quiet_drained_) restart_term(e.now, TermReason::Drained);
+}
+
+// Drained, or out of grace: TERM, with Sidekiq's timeout and the margin to
+// requeue what still runs; what outlives that is killed (its jobs put back
+// as at the end of a stop), and the command starts again once all is gone.
+void StopMachine::restart_term(Instant now, TermReason reason) {
+  emit(act::CancelTimer{TimerId::RestartGrace});
+  restart_pending_ = true;
+  t0_ = now;
+  term_at_ = now;
+  kill_at_ = now + config_.sidekiq_timeout + config_.shutdown_margin;
+  emit(act::ArmTimer{TimerId::Kill, kill_at_});
+  if (live_targets().empty()) {
+    // Nothing tracked (no Sidekiq found): the command itself gets the TERM.
+    phase_ = Phase::Terminating;
+    term_sent_at_ = now;
+    term_reason_ = reason;
+    term_and_continue(act::Signal::To::Pids, {main_pid_});
+    tell(fact::TermSent{TermTarget::Wrapper, reason, {main_pid_}, Duration{0}, kill_at_ - now, {}});
+    return;
+  }
+  send_term(now, reason);
+}
+
+void StopMachine::schedule_respawn(Instant now) {
+  phase_ = Phase::Respawning;
+  for (TimerId id : {TimerId::Term, TimerId::Kill, TimerId::Grace, TimerId::Wrapper,
+                     TimerId::LastRead, TimerId::RestartGrace}) {
+    emit(act::CancelTimer{id});
+  }
+  emit(act::StopWatching{});
+  // A command that keeps dying under restarts must not be started in a
+  // tight loop: each restart within a minute of the last waits twice as
+  // long, up to half a minute.
+  constexpr Duration kQuick{60'000};
+  quick_restarts_ = last_respawn_ && now - *last_respawn_ < kQuick ? quick_restarts_ + 1 : 0;
+  Duration delay{0};
+  if (quick_restarts_ > 0) {
+    delay = Duration{std::min<std::int64_t>(1000LL << std::min(quick_restarts_ - 1, 5), 30'000)};
+  }
+  tell(fact::RespawnScheduled{delay, restarts_});
+  if (delay.count() == 0) {
+    emit(act::Respawn{});
+  } else {
+    emit(act::ArmTimer{TimerId::Respawn, now + delay});
+  }
+}
+
+void StopMachine::on(const ev::Respawned& e) {
+  if (phase_ != Phase::Respawning) return;
+  restart_ = restart_pending_ = false;
+  if (e.pid <= 0) {
+    tell(fact::RestartFailed{"the command could not be started again: " + e.error});
+    return exit_now(1, e.now);
+  }
+  main_pid_ = e.pid;
+  main_status_.reset();
+  tracked_.clear();
+  embedded_.clear();
+  awaiting_timeout_.clear();
+  grace_active_ = wrapper_timer_armed_ = leftovers_termed_ = killed_ = false;
+  term_sent_at_.reset();
+  quiet_exit_ = quiet_drained_ = false;
+  phase_ = Phase::Running;
+  ++restarts_;
+  last_respawn_ = e.now;
+  tell(fact::RestartDone{e.pid, restarts_});
 }
 
 void StopMachine::begin_quiet(const ev::QuietRequested& e) {
@@ -257,7 +372,12 @@ void StopMachine::begin_quiet(const ev::QuietRequested& e) {
   emit(act::FindSidekiqs{});
 }
 
-void StopMachine::nothing_to_quiet() {
+void StopMachine::nothing_to_quiet(Instant now) {
+  if (restart_) {
+    // No Sidekiq to drain: the command is restarted as it is.
+    tell(fact::NothingToQuiet{});
+    return restart_term(now, TermReason::Drained);
+  }
   phase_ = Phase::Running;
   quiet_exit_ = false;
   tell(fact::NothingToQuiet{});
@@ -266,7 +386,8 @@ void StopMachine::nothing_to_quiet() {
 void StopMachine::quiet_drained(Instant now) {
   quiet_drained_ = true;
   int processes = static_cast<int>(tracked_.size());
-  tell(fact::QuietDrained{now - t0_, quiet_exit_, processes});
+  tell(fact::QuietDrained{now - t0_, quiet_exit_ || restart_, processes});
+  if (restart_) return restart_term(now, TermReason::Drained);
   if (quiet_exit_) return exit_after_quiet(now);
   // Idle and quiet: nothing changes until someone stops the container, so
   // nothing is polled (zero wakeups).
@@ -313,6 +434,8 @@ StopMachine::View StopMachine::view() const {
     v.term_sent_at = term_sent_at_;
   }
   v.plan = plan_;
+  v.restarting = restart_ || phase_ == Phase::Respawning;
+  v.restarts = restarts_;
   v.sidekiq_timeout = config_.sidekiq_timeout;
   v.quiet_exit_when_drained = quiet_exit_;
   v.quiet_drained = quiet_drained_;
@@ -637,7 +760,7 @@ void StopMachine::kill_everything(Instant now, KillReason why) {
   // the work read just before (read_work_before_kill). A process that has
   // exited by now ran its own shutdown and is not among them.
   std::vector<pid_t> recover_after;
-  if (why == KillReason::StopBudget && config_.recover_jobs) {
+  if (why != KillReason::ExitGrace && config_.recover_jobs) {
     for (const auto& [pid, t] : tracked_) {
       if (t.alive && t.by != FoundBy::MainChild) recover_after.push_back(pid);
     }
@@ -718,6 +841,11 @@ void StopMachine::exit_now(int code, Instant now) {
   if (!recovering_.empty()) {
     exit_pending_ = code;
     return;
+  }
+  // A restart's old command is gone: start it again instead of exiting.
+  if (restart_pending_) {
+    last_exit_code_ = code;
+    return schedule_respawn(now);
   }
   if (stop_active()) {
     std::optional<Duration> term_at;

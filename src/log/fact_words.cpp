@@ -60,7 +60,15 @@ std::string thread_rule_off_text(const fact::ThreadRuleSkipped& s) {
 }
 
 const char* kill_reason_text(KillReason why) {
-  return why == KillReason::ExitGrace ? "exit_grace ran out" : "the stop budget ran out";
+  switch (why) {
+    case KillReason::ExitGrace:
+      return "exit_grace ran out";
+    case KillReason::Restart:
+      return "the restart's TERM was not heeded within Sidekiq's timeout and the margin";
+    case KillReason::StopBudget:
+      break;
+  }
+  return "the stop budget ran out";
 }
 
 LogLine line(Level level, const Fact& f, std::string message, json fields = json::object()) {
@@ -215,6 +223,9 @@ Level level_of(const Fact& fact) {
                         [](const fact::RecoveryFailed&) { return Level::Error; },
                         [](const fact::QuietStarted&) { return Level::Warn; },
                         [](const fact::QuietRefused&) { return Level::Warn; },
+                        [](const fact::RestartStarted&) { return Level::Warn; },
+                        [](const fact::RestartDone&) { return Level::Warn; },
+                        [](const fact::RestartFailed&) { return Level::Error; },
                         [](const auto&) { return Level::Info; },
                     },
                     fact);
@@ -372,6 +383,31 @@ LogLine word(const Fact& fact) {
           },
           [&](const fact::QuietRefused& q) {
             return line(level, fact, "quiet refused: " + q.why, {{"why", q.why}});
+          },
+          [&](const fact::RestartStarted& r) {
+            return line(level, fact,
+                        fmt::format("restart asked on the control socket: quiet now, TERM once "
+                                    "drained or after {:.0f}s, then the command starts again",
+                                    seconds(r.grace)),
+                        {{"grace_s", seconds(r.grace)}});
+          },
+          [&](const fact::RespawnScheduled& r) {
+            return line(level, fact,
+                        r.delay.count() > 0
+                            ? fmt::format("restart {} within a minute of the last: the command "
+                                          "starts again in {:.0f}s",
+                                          r.restarts + 1, seconds(r.delay))
+                            : std::string("the command starts again now"),
+                        {{"delay_s", seconds(r.delay)}, {"restarts", r.restarts}});
+          },
+          [&](const fact::RestartDone& r) {
+            return line(level, fact,
+                        fmt::format("restarted: the command runs again as pid {} (restart {})",
+                                    r.pid, r.restarts),
+                        {{"pid", r.pid}, {"restarts", r.restarts}});
+          },
+          [&](const fact::RestartFailed& r) {
+            return line(level, fact, "restart failed: " + r.why, {{"why", r.why}});
           },
           [&](const fact::SignalForwarded& s) {
             return line(level, fact,

@@ -90,6 +90,8 @@ std::string_view phase_name(StopMachine::Phase phase) {
       return "stopping: forwarded";
     case StopMachine::Phase::Quieting:
       return "quiet";
+    case StopMachine::Phase::Respawning:
+      return "restarting: starting the command again";
     case StopMachine::Phase::Exited:
       return "exiting";
   }
@@ -105,6 +107,8 @@ json status_json(const StatusContext& c) {
   json processes = json::array();
   for (const ObservedProcess& p : o.processes) processes.push_back(process_json(p, c));
   j["sidekiq"] = std::move(processes);
+  j["restarts"] = v.restarts;
+  if (v.restarting) j["restarting"] = true;
   if (v.phase == StopMachine::Phase::Quieting) {
     j["quiet"] = {{"since_s", tenths(secs(c.now - v.since))},
                   {"exit_when_drained", v.quiet_exit_when_drained},
@@ -146,7 +150,8 @@ HealthInput health_input(const StatusContext& c, bool want_ready) {
   in.want_ready = want_ready;
   in.main_running = v.main_running;
   in.quieting = v.phase == StopMachine::Phase::Quieting;
-  in.stopping = stopping(v.phase);
+  in.stopping = v.restarting;
+  in.stopping = in.stopping || stopping(v.phase) || v.phase == StopMachine::Phase::Respawning;
   in.sidekiq_expected = c.config.command_runs_sidekiq;
   in.redis_used = c.observation.redis_used;
   in.redis_answered = c.observation.redis_answered;

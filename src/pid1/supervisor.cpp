@@ -578,7 +578,41 @@ void Supervisor::on_control(const ControlRequest& request, ControlServer::Reply 
       return answer_health(request.ready, reply);
     case ControlRequest::Command::Quiet:
       return answer_quiet(request, reply);
+    case ControlRequest::Command::Restart:
+      return answer_restart(reply);
   }
+}
+
+void Supervisor::answer_restart(ControlServer::Reply reply) {
+  std::vector<Fact> facts;
+  captured_ = &facts;
+  post(ev::RestartRequested{now(), wall_now()});
+  captured_ = nullptr;
+  nlohmann::json j = {{"ok", true}};
+  for (const Fact& f : facts) {
+    LogLine line = word(f);
+    if (std::holds_alternative<fact::QuietRefused>(f)) {
+      j = {{"ok", false}, {"event", "restart_refused"}, {"error", line.message}};
+      break;
+    }
+    j["said"].push_back(line.message);
+  }
+  reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+}
+
+void Supervisor::carry_out(const act::Respawn&) {
+  int group_error = 0;
+  pid_t pid = spawn_child(config_.command, &group_error);
+  if (pid < 0) {
+    post(ev::Respawned{now(), -1, strerror(errno)});
+    return;
+  }
+  if (group_error != 0) {
+    log(Level::Warn, "setpgid_failed",
+        fmt::format("cannot put pid {} in its own process group: {}", pid, strerror(group_error)));
+  }
+  main_pid_ = pid;
+  post(ev::Respawned{now(), pid, ""});
 }
 
 void Supervisor::answer_status(ControlServer::Reply reply) {

@@ -167,6 +167,37 @@ class ControlTest(unittest.TestCase):
         [term] = w.events("term_sent")
         self.assertEqual(term["reason"], "drained")
 
+    def test_restart_brings_up_a_new_sidekiq_with_no_job_lost(self):
+        w = self.worker()
+        before = w.status()["sidekiq"]
+        h.wait_for(lambda: w.status()["sidekiq"] and w.status()["sidekiq"][0].get("identity"),
+                   3 * HB, "the first Sidekiq's identity", step=0.5)
+        old_identity = w.status()["sidekiq"][0]["identity"]
+        jobs = self.start_jobs(w, 3)
+        done = w.client("restart")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+
+        def new_identity():
+            procs = w.status()["sidekiq"]
+            return procs and procs[0].get("identity") not in (None, old_identity)
+
+        h.wait_for(new_identity, 60 + 3 * HB, "a new Sidekiq identity", step=0.5)
+        s = w.status()
+        self.assertEqual(s["restarts"], 1, s)
+        self.assertEqual(s["phase"], "running")
+        self.assertTrue(w.container.alive())
+        self.assertNotEqual(s["main_child"]["pid"], before[0]["pid"] if before else None)
+        reports = h.job_reports(self.redis.client, jobs)
+        self.assertEqual({r.outcome for r in reports.values()}, {"finished"}, reports)
+        [restarted] = w.events("restarted")
+        self.assertEqual(restarted["restarts"], 1)
+        [term] = w.events("term_sent")
+        self.assertEqual(term["reason"], "drained")
+        # The new Sidekiq takes work.
+        more = self.start_jobs(w, 0.5)
+        h.wait_for(lambda: h.job_reports(self.redis.client, more)[next(iter(more))].outcome
+                   == "finished", 30, "a job on the new Sidekiq")
+
     def test_a_tstp_sent_to_quiesce_quiets_sidekiq(self):
         w = self.worker()
         os.kill(w.container.init_pid, signal.SIGTSTP)

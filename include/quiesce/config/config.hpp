@@ -42,6 +42,7 @@ enum class Key {
   OnTstp,
   ControlSocket,
   HealthMaxAge,
+  RestartGrace,
 };
 
 // As in the TOML file, sections dotted: "stop.stop_timeout".
@@ -85,7 +86,8 @@ struct Config {
   // Operating
   OnTstp on_tstp = defaults::kOnTstp;
   std::string control_socket;  // "": the default rule (control/socket_path.hpp)
-  Duration health_max_age{0};  // 0: three heartbeats of Sidekiq's major
+  Duration health_max_age{0};
+  Duration restart_grace = defaults::kRestartGrace;  // 0: three heartbeats of Sidekiq's major
 
   std::vector<std::string> command;
   bool command_runs_sidekiq = false;  // sidekiq/args.hpp's reading of the command

@@ -59,6 +59,8 @@ struct ReadSidekiqTimeout {
 struct Tell {
   Fact fact;
 };
+// Start the command again (a restart); answered with ev::Respawned.
+struct Respawn {};
 struct Exit {
   int code = 0;
 };
@@ -68,5 +70,5 @@ struct Exit {
 namespace quiesce {
 using Action = std::variant<act::Signal, act::ArmTimer, act::CancelTimer, act::FindSidekiqs,
                             act::Watch, act::StopWatching, act::ReadWork, act::RecoverJobs,
-                            act::ReadSidekiqTimeout, act::Tell, act::Exit>;
+                            act::ReadSidekiqTimeout, act::Tell, act::Respawn, act::Exit>;
 }

@@ -19,7 +19,7 @@ namespace quiesce {
 inline constexpr std::size_t kMaxControlRequest = 4096;
 
 struct ControlRequest {
-  enum class Command { Status, Quiet, Health };
+  enum class Command { Status, Quiet, Health, Restart };
   Command command = Command::Status;
   bool exit_when_drained = false;  // quiet
   bool wait = false;               // quiet: progress lines until drained

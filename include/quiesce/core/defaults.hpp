@@ -22,6 +22,8 @@ inline constexpr bool kRecoverJobs = true;
 inline constexpr bool kThreadRule = true;
 // A TSTP sent to quiesce itself quiets Sidekiq, as `quiesce quiet` does.
 inline constexpr OnTstp kOnTstp = OnTstp::Quiet;
+// How long `quiesce restart` lets running jobs finish before the TERM.
+inline constexpr Duration kRestartGrace{60'000};
 
 inline constexpr std::string_view kRedisUrl = "redis://localhost:6379/0";  // Sidekiq's own
 inline constexpr Duration kRedisConnectTimeout{2'000};

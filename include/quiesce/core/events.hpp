@@ -71,6 +71,19 @@ struct QuietRequested {
   QuietSource source = QuietSource::Command;
 };
 
+// `quiesce restart`: quiet, drain up to restart_grace, TERM, start the
+// command again in place.
+struct RestartRequested {
+  Instant now;
+  WallSeconds wall = 0;
+};
+// The answer to act::Respawn: the new main child, or why there is none.
+struct Respawned {
+  Instant now;
+  pid_t pid = 0;  // <= 0: the command could not be started again
+  std::string error;
+};
+
 // The answer to RecoverJobs.
 struct JobsRecovered {
   Instant now;
@@ -83,5 +96,6 @@ struct JobsRecovered {
 namespace quiesce {
 using Event =
     std::variant<ev::Started, ev::SignalReceived, ev::Reaped, ev::TimerFired, ev::SidekiqsFound,
-                 ev::Readings, ev::JobsRecovered, ev::SidekiqTimeoutRead, ev::QuietRequested>;
+                 ev::Readings, ev::JobsRecovered, ev::SidekiqTimeoutRead, ev::QuietRequested,
+                 ev::RestartRequested, ev::Respawned>;
 }

@@ -34,7 +34,7 @@ enum class TermTarget {
   Leftovers,  // what the main child left behind
 };
 
-enum class KillReason { StopBudget, ExitGrace };
+enum class KillReason { StopBudget, ExitGrace, Restart };
 
 namespace fact {
 
@@ -176,6 +176,23 @@ struct NothingToQuiet {};
 struct QuietRefused {
   std::string why;
 };
+// `quiesce restart` began: quiet now, TERM once drained or after grace.
+struct RestartStarted {
+  Duration grace{0};
+};
+// The command is started again after this wait (restarts in quick
+// succession back off).
+struct RespawnScheduled {
+  Duration delay{0};
+  int restarts = 0;  // before this one
+};
+struct RestartDone {
+  pid_t pid = 0;  // the new main child
+  int restarts = 0;
+};
+struct RestartFailed {
+  std::string why;
+};
 struct SignalForwarded {
   int received = 0;
   int sent = 0;
@@ -191,7 +208,8 @@ using Fact =
                  fact::GraceStarted, fact::KillSent, fact::StopDone, fact::Exiting, fact::OomKilled,
                  fact::JobRequeued, fact::RecoveryFailed, fact::RecoveryNotNeeded,
                  fact::SignalForwarded, fact::ThreadRuleSkipped, fact::QuietStarted,
-                 fact::QuietDrained, fact::NothingToQuiet, fact::QuietRefused>;
+                 fact::QuietDrained, fact::NothingToQuiet, fact::QuietRefused, fact::RestartStarted,
+                 fact::RespawnScheduled, fact::RestartDone, fact::RestartFailed>;
 
 // The stable machine-readable names: "stop_plan", "term_sent", ...
 const char* event_name(const Fact& fact);

@@ -52,6 +52,7 @@ struct MachineConfig {
   Duration redis_command_timeout = defaults::kRedisCommandTimeout;
   bool thread_rule = defaults::kThreadRule;  // core/thread_rule.hpp
   OnTstp on_tstp = defaults::kOnTstp;
+  Duration restart_grace = defaults::kRestartGrace;
 };
 
 // The stop's arithmetic for these settings.
@@ -66,6 +67,7 @@ class StopMachine {
     Terminating,  // TERM sent; Sidekiq finishes or requeues within T
     Forwarding,   // SIGTERM came but no Sidekiq: passed on as tini would
     Quieting,     // an operator's quiet: TSTP sent, drain watched, no deadline
+    Respawning,   // a restart's old command is gone; the new one starts soon
     Exited,
   };
 
@@ -88,7 +90,9 @@ class StopMachine {
     bool quiet_exit_when_drained = false;
     bool quiet_drained = false;
     std::vector<ProcessView> processes;  // during a stop or a quiet
-    StopPlan plan;                       // as Sidekiq's own timeout last moved it
+    bool restarting = false;
+    int restarts = 0;
+    StopPlan plan;  // as Sidekiq's own timeout last moved it
     Duration sidekiq_timeout{0};
   };
   View view() const;
@@ -129,11 +133,15 @@ class StopMachine {
   void on(const ev::JobsRecovered& e);
   void on(const ev::SidekiqTimeoutRead& e);
   void on(const ev::QuietRequested& e);
+  void on(const ev::RestartRequested& e);
+  void on(const ev::Respawned& e);
+  void restart_term(Instant now, TermReason reason);
+  void schedule_respawn(Instant now);
 
   void begin_quiet(const ev::QuietRequested& e);
   void quiet_drained(Instant now);
   void exit_after_quiet(Instant now);
-  void nothing_to_quiet();
+  void nothing_to_quiet(Instant now);
   bool resume_stop_from_quiet(Instant now);
 
   bool is_stop_signal(int signo) const;
@@ -202,9 +210,15 @@ class StopMachine {
   // Asked for and not yet answered: a TERM already due waits for the answer,
   // which may move the deadline (the supervisor answers at once).
   std::set<pid_t> awaiting_timeout_;
-  std::set<pid_t> embedded_;    // never tracked, never sent TSTP
-  bool quiet_exit_ = false;     // the quiet ends in TERM and exit once drained
-  bool quiet_drained_ = false;  // the quiet's drain is complete
+  std::set<pid_t> embedded_;      // never tracked, never sent TSTP
+  bool quiet_exit_ = false;       // the quiet ends in TERM and exit once drained
+  bool quiet_drained_ = false;    // the quiet's drain is complete
+  bool restart_ = false;          // the quiet is a restart's
+  bool restart_pending_ = false;  // the restart's TERM went: exiting means starting again
+  int restarts_ = 0;
+  int quick_restarts_ = 0;  // in a row, each within a minute of the last
+  std::optional<Instant> last_respawn_;
+  std::optional<int> last_exit_code_;  // the old command's, while respawning
 
   bool killed_ = false;         // the budget's SIGKILL went out
   std::set<pid_t> recovering_;  // RecoverJobs asked, JobsRecovered not yet heard

@@ -8,10 +8,13 @@ namespace quiesce {
 
 // LastRead: the work hashes read once more before the kill; Recovery: the
 // limit on putting jobs back before quiesce exits.
-enum class TimerId { Term, Kill, Grace, Wrapper, LastRead, Recovery };
+// RestartGrace: how long a restart lets jobs finish; Respawn: the back-off
+// before starting the command again.
+enum class TimerId { Term, Kill, Grace, Wrapper, LastRead, Recovery, RestartGrace, Respawn };
 
-inline constexpr std::array kTimers = {TimerId::Term,    TimerId::Kill,     TimerId::Grace,
-                                       TimerId::Wrapper, TimerId::LastRead, TimerId::Recovery};
+inline constexpr std::array kTimers = {TimerId::Term,         TimerId::Kill,     TimerId::Grace,
+                                       TimerId::Wrapper,      TimerId::LastRead, TimerId::Recovery,
+                                       TimerId::RestartGrace, TimerId::Respawn};
 
 constexpr std::size_t timer_index(TimerId id) {
   return static_cast<std::size_t>(id);
@@ -25,7 +28,7 @@ constexpr bool listed_in_order() {
 }
 // A TimerId appended after Recovery must be listed too: the supervisor keeps
 // kTimers.size() timers, indexed by timer_index.
-static_assert(listed_in_order() && timer_index(TimerId::Recovery) + 1 == kTimers.size(),
+static_assert(listed_in_order() && timer_index(TimerId::Respawn) + 1 == kTimers.size(),
               "kTimers lists every TimerId, in order");
 
 }  // namespace quiesce

@@ -74,6 +74,8 @@ class Supervisor {
   void answer_status(ControlServer::Reply reply);
   void answer_health(bool ready, ControlServer::Reply reply);
   void answer_quiet(const ControlRequest& request, ControlServer::Reply reply);
+  void answer_restart(ControlServer::Reply reply);
+  void carry_out(const act::Respawn& a);
   void tell_quiet_waiters(const Fact& fact);
   void on_signal(int signo);
   void log(Level level, const char* event, std::string message);

@@ -48,7 +48,7 @@ TEST_CASE("control requests: anything else is an error, never a command") {
   CHECK(error_of("{}") == "request has no \"command\" string");
   CHECK(error_of(R"({"command":3})") == "request has no \"command\" string");
   CHECK(error_of(R"({"command":"restart!"})") ==
-        "unknown command \"restart!\" (status, quiet, health)");
+        "unknown command \"restart!\" (status, quiet, health, restart)");
   CHECK(error_of(R"({"command":"status","ready":true})") == "status takes no \"ready\"");
   CHECK(error_of(R"({"command":"quiet","wait":"yes"})") == "\"wait\" must be true or false");
   CHECK(error_of(R"({"command":"quiet","wait":{"a":1}})") == "request nested too deeply");

@@ -200,3 +200,94 @@ TEST_CASE("SIGTERM during a quiet still draining: the drain goes on under the st
   CHECK(q.sent(SIGTERM) == std::vector<pid_t>{kSidekiq});
   CHECK(q.machine.phase() == StopMachine::Phase::Terminating);
 }
+
+TEST_CASE("restart: quiet, TERM once drained, then the command starts again") {
+  Quiet q;
+  q.step(ev::RestartRequested{Instant{0}, kWall});
+  CHECK(q.told<fact::RestartStarted>().size() == 1);
+  REQUIRE(q.all<act::ArmTimer>().size() == 1);
+  CHECK(q.all<act::ArmTimer>()[0].id == TimerId::RestartGrace);
+  CHECK(q.all<act::ArmTimer>()[0].at == Instant{60'000});
+  q.found_sidekiq(1);
+  CHECK(q.sent(SIGTSTP) == std::vector<pid_t>{kSidekiq});
+  q.beat(5'000, 0);
+  CHECK(q.sent(SIGTERM) == std::vector<pid_t>{kSidekiq});
+  // Sidekiq's timeout and the margin to requeue; then it is killed.
+  CHECK(q.machine.kill_deadline() == Instant{5'000 + 10'000 + 5'000});
+  q.step(ev::Reaped{Instant{6'000}, {{kSidekiq, 0}}, true});
+  q.step(ev::Reaped{Instant{6'001}, {{kMain, 0}}, false});
+  CHECK(q.all<act::Exit>().empty());
+  CHECK(q.all<act::Respawn>().size() == 1);
+  CHECK(q.machine.phase() == StopMachine::Phase::Respawning);
+  q.step(ev::Respawned{Instant{6'002}, 20, ""});
+  auto done = q.told<fact::RestartDone>();
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].pid == 20);
+  CHECK(q.machine.phase() == StopMachine::Phase::Running);
+  CHECK(q.machine.view().restarts == 1);
+  CHECK(q.machine.view().main_pid == 20);
+  // The new command is the one a SIGTERM now stops, and its exit ends quiesce.
+  q.step(ev::SignalReceived{Instant{7'000}, kWall + 7, SIGTERM});
+  CHECK(q.machine.phase() == StopMachine::Phase::Finding);
+  q.step(ev::Reaped{Instant{8'000}, {{20, 0}}, false});
+  REQUIRE(q.all<act::Exit>().size() == 1);
+}
+
+TEST_CASE("restart: out of grace the TERM goes anyway, and a hung Sidekiq is killed") {
+  Quiet q;
+  q.step(ev::RestartRequested{Instant{0}, kWall});
+  q.found_sidekiq(1);
+  q.beat(5'000, 3);
+  q.step(ev::TimerFired{Instant{60'000}, TimerId::RestartGrace});
+  CHECK(q.sent(SIGTERM) == std::vector<pid_t>{kSidekiq});
+  CHECK(q.told<fact::TermSent>().at(0).reason == TermReason::Deadline);
+  q.step(ev::TimerFired{Instant{75'000}, TimerId::Kill});
+  auto kill = q.told<fact::KillSent>();
+  REQUIRE(kill.size() == 1);
+  CHECK(kill[0].why == KillReason::Restart);
+  CHECK(q.all<act::Exit>().empty());
+}
+
+TEST_CASE("restarts in quick succession back off; a stop signal while waiting exits") {
+  Quiet q;
+  auto restart_at = [&](std::int64_t t, pid_t main, pid_t next) {
+    q.step(ev::RestartRequested{Instant{t}, kWall});
+    q.step(ev::SidekiqsFound{Instant{t + 1}, {}, true});  // nothing found: TERM the command
+    CHECK(q.sent(SIGTERM) == std::vector<pid_t>{main});
+    q.step(ev::Reaped{Instant{t + 2}, {{main, 0}}, false});
+    auto scheduled = q.told<fact::RespawnScheduled>();
+    REQUIRE(scheduled.size() == 1);
+    if (next) q.step(ev::Respawned{Instant{t + 3}, next, ""});
+    return scheduled[0].delay;
+  };
+  auto c = config_for_quiet();
+  c.command_runs_sidekiq = false;
+  q = Quiet(c);
+  CHECK(restart_at(0, kMain, 20) == Duration{0});
+  CHECK(restart_at(10'000, 20, 0) == Duration{1'000});
+  CHECK(q.all<act::ArmTimer>().at(0).id == TimerId::Respawn);
+  q.step(ev::TimerFired{Instant{11'002}, TimerId::Respawn});
+  CHECK(q.all<act::Respawn>().size() == 1);
+  q.step(ev::Respawned{Instant{11'003}, 21, ""});
+  CHECK(restart_at(20'000, 21, 0) == Duration{2'000});
+  q.step(ev::SignalReceived{Instant{20'100}, kWall, SIGTERM});
+  REQUIRE(q.all<act::Exit>().size() == 1);
+  CHECK(q.all<act::Exit>()[0].code == 0);
+}
+
+TEST_CASE("restart refused during a stop; a SIGTERM during a restart makes it a stop") {
+  Quiet q;
+  q.step(ev::SignalReceived{Instant{0}, kWall, SIGTERM});
+  q.step(ev::RestartRequested{Instant{1}, kWall});
+  CHECK(q.told<fact::QuietRefused>().size() == 1);
+
+  Quiet r;
+  r.step(ev::RestartRequested{Instant{0}, kWall});
+  r.found_sidekiq(1);
+  r.step(ev::SignalReceived{Instant{100}, kWall, SIGTERM});
+  CHECK(r.told<fact::RestartFailed>().size() == 1);
+  CHECK(r.machine.phase() == StopMachine::Phase::Draining);
+  r.step(ev::Reaped{Instant{200}, {{kSidekiq, 0}, {kMain, 0}}, false});
+  CHECK(r.all<act::Exit>().size() == 1);  // exits: no respawn after a real stop
+  CHECK(r.all<act::Respawn>().empty());
+}
