@@ -314,21 +314,35 @@ TEST_CASE("control socket: a client that sends nothing is cut off after 2 s") {
 TEST_CASE("control socket: a line without its newline counts once the client shuts its side") {
   TempDir dir;
   std::string path = dir.file("quiesce/control.sock");
-  Calls calls;
-  ServerThread server(answer_ok(calls));
+  Loop loop;
+  LogCapture logs;
+  std::optional<ControlRequest> got;
+  std::optional<ControlServer::Reply> kept;
+  ControlServer server(
+      loop.get(),
+      [&](const ControlRequest& r, ControlServer::Reply reply) {
+        got = r;
+        kept = reply;
+      },
+      logs.fn());
   REQUIRE(server.listen({path}) == path);
-  server.start();
 
-  // `printf '{"command":"health"}' | nc -N -U ...`: EOF for the request, and
-  // the client still waits for the answer.
+  // `printf '{"command":"health"}' | nc -N -U ...`: EOF ends the request,
+  // and the client still waits for an answer that may come later.
   int fd = raw_connect(path);
   raw_send(fd, R"({"command":"health","ready":true})");
   REQUIRE(shutdown(fd, SHUT_WR) == 0);
-  CHECK(read_to_close(fd) == "{\"ok\":true,\"command\":\"health\"}\n");
+  REQUIRE(loop.run_until([&] { return kept.has_value(); }));
+  CHECK(got->command == ControlRequest::Command::Health);
+  CHECK(got->ready);
+  CHECK(kept->connected());
+  kept->send(R"({"ok":true})", true);
+  // The loop runs the write's callback, then closes: the answer and the
+  // EOF wait in the client's socket.
+  CHECK(loop.run_until([&] { return open_pipes(loop.get()) == 1; }));
+  std::string answer = read_to_close(fd);
+  CHECK(answer == "{\"ok\":true}\n");
   close(fd);
-  server.stop();
-  REQUIRE(calls.count() == 1);
-  CHECK(calls.requests[0].ready);
 }
 
 TEST_CASE("control socket: folder 0700, socket 0600, and close() removes the socket") {
