@@ -7,6 +7,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <cstring>
+
 namespace quiesce {
 namespace {
 
@@ -76,7 +78,7 @@ std::vector<char*> pointers(const std::vector<std::string>& words) {
 }  // namespace
 
 pid_t spawn_helper(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                   const std::string& dir, int stdout_fd) {
+                   const std::string& dir, int stdout_fd, bool stderr_too) {
   auto args = pointers(argv);
   auto envp = pointers(env);
   pid_t pid = fork();
@@ -89,9 +91,14 @@ pid_t spawn_helper(const std::vector<std::string>& argv, const std::vector<std::
     dup2(null, STDERR_FILENO);
   }
   dup2(stdout_fd, STDOUT_FILENO);
+  if (stderr_too) dup2(stdout_fd, STDERR_FILENO);
   reset_signals();
   if (chdir(dir.c_str()) != 0) _exit(126);
-  execve(args[0], args.data(), envp.data());
+  if (std::strchr(args[0], '/')) {
+    execve(args[0], args.data(), envp.data());
+  } else {
+    execvpe(args[0], args.data(), envp.data());
+  }
   _exit(127);
 }
 

@@ -8,12 +8,11 @@
 #include <uv.h>
 
 #include <functional>
-#include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
 #include "quiesce/core/time.hpp"
+#include "quiesce/pid1/helper_processes.hpp"
 #include "quiesce/sidekiq/ruby.hpp"
 
 namespace quiesce {
@@ -38,17 +37,13 @@ class ErbEvaluator {
   void start(Request request, Done done);
   // True when pid was one of ours (its status is then taken here).
   bool reaped(pid_t pid, int status);
-  bool running() const { return !jobs_.empty(); }
+  bool running() const { return helpers_.running(); }
   // Kills what still runs; no callback after this.
   void close();
 
  private:
-  struct Job;
-  void finish(pid_t pid);
-
-  uv_loop_t* loop_;
   Duration limit_;
-  std::map<pid_t, std::unique_ptr<Job>> jobs_;
+  HelperProcesses helpers_;
 };
 
 }  // namespace quiesce

@@ -24,7 +24,9 @@ pid_t spawn_child(const std::vector<std::string>& command, int* group_error);
 // stdin and stderr on /dev/null, its own process group, signals reset as
 // for the main child. It is quiesce's child, so the reaper sees its exit.
 // Returns its pid, or -1 with errno set when fork failed.
+// With stderr_too, stderr goes where stdout does; a name without a slash
+// is looked for on quiesce's PATH.
 pid_t spawn_helper(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                   const std::string& dir, int stdout_fd);
+                   const std::string& dir, int stdout_fd, bool stderr_too = false);
 
 }  // namespace quiesce
