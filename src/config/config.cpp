@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <getopt.h>
 
+#include <nlohmann/json.hpp>
+
 // toml++ 3.3.0 checks its own preconditions with TOML_ASSERT_ASSUME: an
 // abort in a build with assertions (a table header such as "[[[a]]]"), an
 // assumption without (undefined behaviour). It marks "cannot happen" with
@@ -240,6 +242,15 @@ std::vector<OptionSpec> option_specs() {
   specs.push_back(duration_option(Key::RestartGrace, "control.restart_grace", "restart-grace",
                                   "QUIESCE_RESTART_GRACE", &Config::restart_grace,
                                   parse_duration_value));
+  specs.push_back({.key = Key::OnDrained,
+                   .name = "control.on_drained",
+                   .long_flag = "on-drained",
+                   .env = {"QUIESCE_ON_DRAINED"},
+                   .set = setter(&Config::on_drained, parse_argv_value),
+                   .show = [](const Config& c) {
+                     return nlohmann::json(c.on_drained)
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                   }});
   specs.push_back(duration_option(Key::HealthMaxAge, "health.max_age", "health-max-age",
                                   "QUIESCE_HEALTH_MAX_AGE", &Config::health_max_age,
                                   parse_duration_value));
@@ -466,7 +477,21 @@ std::optional<ConfigError> apply_file_key(Config& c, const std::string& path,
   auto where = fmt::format("{}:{}", path, line);
   const OptionSpec* spec = find_spec(key);
   if (!spec) return ConfigError{fmt::format("quiesce: {}: unknown key '{}'", where, key)};
-  auto text = node_text(node, spec->key == Key::SignalsRewrite);
+  // A command is a list of words, which may hold commas: kept as JSON.
+  std::optional<std::string> text;
+  if (spec->key == Key::OnDrained && node.is_array()) {
+    nlohmann::json words = nlohmann::json::array();
+    for (const auto& item : *node.as_array()) {
+      if (auto s = item.as_string()) {
+        words.push_back(s->get());
+      } else {
+        words.push_back(nullptr);  // refused by the parser, with the key named
+      }
+    }
+    text = words.dump();
+  } else {
+    text = node_text(node, spec->key == Key::SignalsRewrite);
+  }
   if (!text) {
     return ConfigError{
         fmt::format("quiesce: {}: {}: a value of this type does not fit here", where, key)};
@@ -869,6 +894,7 @@ quiesce:
                                 /run/quiesce/, $XDG_RUNTIME_DIR/quiesce/, /tmp/quiesce-UID/)
       --health-max-age DURATION oldest heartbeat `quiesce health` passes (0: three beats)
       --restart-grace DURATION  how long `quiesce restart` lets jobs finish ({restart})
+      --on-drained COMMAND      run once a quiet has drained (JSON array, or words)
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)

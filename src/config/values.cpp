@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <nlohmann/json.hpp>
 
 #include "quiesce/config/duration.hpp"
 #include "quiesce/core/enum_names.hpp"
@@ -160,6 +161,34 @@ Parsed<std::string> parse_socket_path(std::string_view text) {
   if (text.front() != '/') return Problem{fmt::format("'{}' is not an absolute path", text)};
   if (text.size() > 107) return Problem{"a socket path has at most 107 bytes"};
   return std::string(text);
+}
+
+// A JSON array of strings (what a TOML array becomes, and what the flag and
+// the variable take for arguments with spaces), or words split on spaces.
+// No shell: one is run only if the user writes one (["sh", "-c", "..."]).
+Parsed<std::vector<std::string>> parse_argv_value(std::string_view text) {
+  std::vector<std::string> argv;
+  auto first = text.find_first_not_of(" \t");
+  if (first != std::string_view::npos && text[first] == '[') {
+    auto doc = nlohmann::json::parse(text, nullptr, false);
+    if (doc.is_discarded() || !doc.is_array()) {
+      return Problem{"not a JSON array of strings (like [\"notify\", \"--done\"])"};
+    }
+    for (const auto& item : doc) {
+      if (!item.is_string()) return Problem{"every word of the command must be a string"};
+      argv.push_back(item.get<std::string>());
+    }
+  } else {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+      std::size_t start = i;
+      while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
+      if (i > start) argv.emplace_back(text.substr(start, i - start));
+    }
+  }
+  if (!argv.empty() && argv[0].empty()) return Problem{"the command's first word is empty"};
+  return argv;
 }
 
 Parsed<std::string> parse_redis_url_value(std::string_view text) {

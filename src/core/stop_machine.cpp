@@ -367,6 +367,7 @@ void StopMachine::begin_quiet(const ev::QuietRequested& e) {
   t0_wall_ = e.wall;
   quiet_exit_ = e.exit_when_drained;
   quiet_drained_ = false;
+  quiet_jobs_seen_.clear();
   tell(fact::QuietStarted{e.exit_when_drained, e.source});
   last_find_ = e.now;
   emit(act::FindSidekiqs{});
@@ -385,8 +386,16 @@ void StopMachine::nothing_to_quiet(Instant now) {
 
 void StopMachine::quiet_drained(Instant now) {
   quiet_drained_ = true;
-  int processes = static_cast<int>(tracked_.size());
-  tell(fact::QuietDrained{now - t0_, quiet_exit_ || restart_, processes});
+  fact::QuietDrained drained{now - t0_,
+                             quiet_exit_ || restart_,
+                             static_cast<int>(tracked_.size()),
+                             restart_,
+                             static_cast<int>(quiet_jobs_seen_.size()),
+                             {}};
+  for (const auto& [pid, t] : tracked_) {
+    if (!t.identity.empty()) drained.identities.push_back(t.identity);
+  }
+  tell(std::move(drained));
   if (restart_) return restart_term(now, TermReason::Drained);
   if (quiet_exit_) return exit_after_quiet(now);
   // Idle and quiet: nothing changes until someone stops the container, so
@@ -658,6 +667,9 @@ void StopMachine::update_from_reading(Tracked& t, const ProcessReading& r, bool&
     t.last_beat = r.heartbeat->beat;
     t.heartbeat_busy = r.heartbeat->busy;
     t.jobs = r.heartbeat->jobs;
+    if (phase_ == Phase::Quieting) {
+      for (const InFlightJob& j : t.jobs) quiet_jobs_seen_.insert(j.jid);
+    }
     progressed = true;
     if (r.heartbeat->quiet && r.heartbeat->busy == 0 && !t.drained) {
       t.drained = true;

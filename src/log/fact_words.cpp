@@ -371,12 +371,16 @@ LogLine word(const Fact& fact) {
                          {"source", q.source == QuietSource::Signal ? "signal" : "command"}});
           },
           [&](const fact::QuietDrained& q) {
-            return line(
-                level, fact,
-                fmt::format("quiet: {} Sidekiq process{} idle after {:.1f}s{}", q.processes,
-                            q.processes == 1 ? "" : "es", seconds(q.took),
-                            q.exiting ? "; TERM follows, then exit" : ""),
-                {{"took_s", seconds(q.took)}, {"processes", q.processes}, {"exiting", q.exiting}});
+            return line(level, fact,
+                        fmt::format("quiet: {} Sidekiq process{} idle after {:.1f}s{}", q.processes,
+                                    q.processes == 1 ? "" : "es", seconds(q.took),
+                                    q.exiting ? "; TERM follows, then exit" : ""),
+                        {{"took_s", seconds(q.took)},
+                         {"processes", q.processes},
+                         {"exiting", q.exiting},
+                         {"restart", q.restart},
+                         {"jobs_finished", q.jobs_finished},
+                         {"identities", q.identities}});
           },
           [&](const fact::NothingToQuiet&) {
             return line(level, fact, "quiet: no Sidekiq process found; nothing was signalled");

@@ -67,6 +67,10 @@ constexpr std::uint64_t kCloseLimitMs = 500;
 // How long Ruby gets to evaluate sidekiq.yml's ERB: a template that reads a
 // few variables takes a tenth of that; one that hangs must not linger.
 constexpr Duration kErbLimit{5'000};
+// on_drained tells someone (a chat message, a metric): seconds at most. It
+// never holds anything up; once quiesce exits it is killed with the rest.
+constexpr Duration kOnDrainedLimit{10'000};
+constexpr std::size_t kOnDrainedOutput = 64 * 1024;
 
 std::vector<std::string> own_environment() {
   std::vector<std::string> env;
@@ -88,6 +92,7 @@ Supervisor::Supervisor(Config config, const LogSink& sink)
   loop_.data = this;
   for (TimerId id : kTimers) timers_[timer_index(id)] = uv::TimerHandle(&loop_, "a stop timer");
   erb_ = std::make_unique<ErbEvaluator>(&loop_, kErbLimit);
+  hooks_ = std::make_unique<HelperProcesses>(&loop_, kOnDrainedOutput);
   uv::set_fault_reporter([this](std::string_view where, std::string_view what) {
     log(Level::Error, "internal_error", fmt::format("{} failed: {}", where, what));
   });
@@ -293,6 +298,7 @@ void Supervisor::close_everything() {
   if (observer_) observer_->close();
   if (status_redis_) status_redis_->close();
   if (erb_) erb_->close();
+  if (hooks_) hooks_->close();
   if (probe_) probe_->close();
   if (recovery_) recovery_->close();
   if (redis_) redis_->close();
@@ -352,13 +358,15 @@ void Supervisor::reap() {
   std::vector<std::pair<pid_t, int>> workload;
   bool sigkilled = false;
   for (auto [pid, status] : reaped.exited) {
-    if (erb_->reaped(pid, status)) continue;
+    if (erb_->reaped(pid, status) || hooks_->reaped(pid, status)) continue;
     workload.emplace_back(pid, status);
     if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) sigkilled = true;
   }
   for (auto [pid, status] : workload) {
     // Once the main child is gone, nothing waits for what Ruby would say.
     if (pid == main_pid_ && erb_->running()) erb_->close();
+    // Nor does the exit wait for on_drained: it never holds quiesce up.
+    if (pid == main_pid_ && hooks_->running()) hooks_->close();
   }
   bool others_remain = reaped.children_remain || erb_->running();
   if (!workload.empty() || !others_remain) {
@@ -552,6 +560,7 @@ void Supervisor::evaluate_erb(pid_t pid, const std::string& file, const std::str
 void Supervisor::carry_out(const act::Tell& a) {
   sink_.tell(a.fact);
   if (captured_) captured_->push_back(a.fact);
+  if (const auto* drained = std::get_if<fact::QuietDrained>(&a.fact)) run_on_drained(*drained);
   if (!quiet_waiters_.empty()) tell_quiet_waiters(a.fact);
 }
 
@@ -678,6 +687,45 @@ void Supervisor::answer_quiet(const ControlRequest& request, ControlServer::Repl
   bool keep = request.wait && !drained;
   reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !keep);
   if (keep) quiet_waiters_.push_back(reply);
+}
+
+// The operator's command, once a quiet (not a restart) has drained: with
+// the drain in its environment, its output in the log.
+void Supervisor::run_on_drained(const fact::QuietDrained& drained) {
+  if (config_.on_drained.empty() || drained.restart) return;
+  HelperRequest request;
+  request.argv = config_.on_drained;
+  request.env = own_environment();
+  request.env.push_back(fmt::format("QUIESCE_DRAIN_SECONDS={:.1f}",
+                                    static_cast<double>(drained.took.count()) / 1000.0));
+  request.env.push_back(fmt::format("QUIESCE_DRAIN_JOBS_FINISHED={}", drained.jobs_finished));
+  request.env.push_back(fmt::format("QUIESCE_DRAIN_PROCESSES={}", drained.processes));
+  request.env.push_back(
+      fmt::format("QUIESCE_SIDEKIQ_IDENTITIES={}", fmt::join(drained.identities, " ")));
+  request.env.push_back(fmt::format("QUIESCE_EXIT_WHEN_DRAINED={}", drained.exiting ? 1 : 0));
+  request.dir = ".";
+  request.limit = kOnDrainedLimit;
+  request.what = "on_drained";
+  request.stderr_too = true;
+  std::string command = fmt::format("{}", fmt::join(config_.on_drained, " "));
+  log(Level::Info, "on_drained", "running on_drained: " + command);
+  hooks_->start(std::move(request), [this, command](const HelperResult& r) {
+    std::string_view out = r.output;
+    while (!out.empty()) {
+      auto end = out.find('\n');
+      std::string_view one = out.substr(0, end);
+      if (!one.empty()) {
+        sink_.write(make_log(Level::Info, "on_drained_output", std::string(one)));
+      }
+      if (end == std::string_view::npos) break;
+      out.remove_prefix(end + 1);
+    }
+    if (r.problem.empty()) {
+      log(Level::Info, "on_drained_done", command + " finished");
+    } else {
+      log(Level::Warn, "on_drained_failed", r.problem);
+    }
+  });
 }
 
 // quiet --wait clients hear the drain as the log does, in the same words,

@@ -198,6 +198,23 @@ class ControlTest(unittest.TestCase):
         h.wait_for(lambda: h.job_reports(self.redis.client, more)[next(iter(more))].outcome
                    == "finished", 30, "a job on the new Sidekiq")
 
+    def test_on_drained_runs_once_with_the_drain_in_its_environment(self):
+        hook = ["sh", "-c", 'echo "drained jobs=$QUIESCE_DRAIN_JOBS_FINISHED '
+                'processes=$QUIESCE_DRAIN_PROCESSES ids=$QUIESCE_SIDEKIQ_IDENTITIES"; '
+                'echo "to stderr" >&2']
+        w = self.worker(extra=["--on-drained", json.dumps(hook)])
+        h.wait_for(lambda: w.status()["sidekiq"] and w.status()["sidekiq"][0].get("identity"),
+                   3 * HB, "the Sidekiq identity", step=0.5)
+        identity = w.status()["sidekiq"][0]["identity"]
+        self.start_jobs(w, 2 * HB)  # running at a beat after the TSTP
+        done = w.client("quiet", "--wait", timeout=120)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        h.wait_for(lambda: w.events("on_drained_done"), 15, "on_drained to finish")
+        lines = [e["msg"] for e in w.events("on_drained_output")]
+        self.assertEqual(lines, [f"drained jobs=1 processes=1 ids={identity}", "to stderr"])
+        self.assertEqual(len(w.events("on_drained")), 1)
+        self.assertTrue(w.container.alive())  # a plain quiet: Sidekiq stays, idle
+
     def test_a_tstp_sent_to_quiesce_quiets_sidekiq(self):
         w = self.worker()
         os.kill(w.container.init_pid, signal.SIGTSTP)

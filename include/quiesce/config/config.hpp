@@ -43,6 +43,7 @@ enum class Key {
   ControlSocket,
   HealthMaxAge,
   RestartGrace,
+  OnDrained,
 };
 
 // As in the TOML file, sections dotted: "stop.stop_timeout".
@@ -87,7 +88,9 @@ struct Config {
   OnTstp on_tstp = defaults::kOnTstp;
   std::string control_socket;  // "": the default rule (control/socket_path.hpp)
   Duration health_max_age{0};
-  Duration restart_grace = defaults::kRestartGrace;  // 0: three heartbeats of Sidekiq's major
+  Duration restart_grace = defaults::kRestartGrace;
+  std::vector<std::string> on_drained;  // argv run once a quiet has drained; empty: none  // 0:
+                                        // three heartbeats of Sidekiq's major
 
   std::vector<std::string> command;
   bool command_runs_sidekiq = false;  // sidekiq/args.hpp's reading of the command

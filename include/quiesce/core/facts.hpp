@@ -169,6 +169,9 @@ struct QuietDrained {
   Duration took{0};
   bool exiting = false;  // exit_when_drained: TERM follows
   int processes = 0;
+  bool restart = false;   // the drain of a restart, not of an operator's quiet
+  int jobs_finished = 0;  // distinct jobs seen running since the TSTP
+  std::vector<std::string> identities;
 };
 // A quiet found no Sidekiq to quiet: nothing was signalled.
 struct NothingToQuiet {};

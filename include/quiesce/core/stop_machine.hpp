@@ -210,11 +210,12 @@ class StopMachine {
   // Asked for and not yet answered: a TERM already due waits for the answer,
   // which may move the deadline (the supervisor answers at once).
   std::set<pid_t> awaiting_timeout_;
-  std::set<pid_t> embedded_;      // never tracked, never sent TSTP
-  bool quiet_exit_ = false;       // the quiet ends in TERM and exit once drained
-  bool quiet_drained_ = false;    // the quiet's drain is complete
-  bool restart_ = false;          // the quiet is a restart's
-  bool restart_pending_ = false;  // the restart's TERM went: exiting means starting again
+  std::set<pid_t> embedded_;               // never tracked, never sent TSTP
+  bool quiet_exit_ = false;                // the quiet ends in TERM and exit once drained
+  bool quiet_drained_ = false;             // the quiet's drain is complete
+  bool restart_ = false;                   // the quiet is a restart's
+  std::set<std::string> quiet_jobs_seen_;  // jids running at a beat since the quiet's TSTP
+  bool restart_pending_ = false;           // the restart's TERM went: exiting means starting again
   int restarts_ = 0;
   int quick_restarts_ = 0;  // in a row, each within a minute of the last
   std::optional<Instant> last_respawn_;

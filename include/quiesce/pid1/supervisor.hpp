@@ -17,6 +17,7 @@
 #include "quiesce/core/timers.hpp"
 #include "quiesce/log/sink.hpp"
 #include "quiesce/pid1/event_queue.hpp"
+#include "quiesce/pid1/helper_processes.hpp"
 #include "quiesce/uv/timer.hpp"
 
 namespace quiesce {
@@ -77,6 +78,7 @@ class Supervisor {
   void answer_restart(ControlServer::Reply reply);
   void carry_out(const act::Respawn& a);
   void tell_quiet_waiters(const Fact& fact);
+  void run_on_drained(const fact::QuietDrained& drained);
   void on_signal(int signo);
   void log(Level level, const char* event, std::string message);
   Instant now();
@@ -104,7 +106,8 @@ class Supervisor {
   std::optional<long long> oom_kills_;               // the cgroup's count when last read
   WallSeconds started_wall_ = 0;
   std::unique_ptr<ErbEvaluator> erb_;
-  std::optional<std::string> ruby_;  // on PATH, for sidekiq.yml's ERB
+  std::unique_ptr<HelperProcesses> hooks_;  // on_drained
+  std::optional<std::string> ruby_;         // on PATH, for sidekiq.yml's ERB
   pid_t main_pid_ = 0;
   EventQueue events_;
   std::optional<int> exit_code_;

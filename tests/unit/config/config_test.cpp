@@ -506,3 +506,41 @@ TEST_CASE(
   CHECK(contains(c.warnings[0], "WITHOUT REQUEUEING"));
   CHECK(contains(describe_config(c), "not a number"));
 }
+
+TEST_CASE("operating options: on_tstp, the control socket, health's limit, restart, on_drained") {
+  auto c = load_ok({"--", "sidekiq"});
+  CHECK(c.on_tstp == OnTstp::Quiet);
+  CHECK(c.control_socket.empty());
+  CHECK(c.health_max_age == Duration{0});
+  CHECK(c.restart_grace == Duration{60'000});
+  CHECK(c.on_drained.empty());
+  c = load_ok({"--on-tstp", "forward", "--control-socket", "/run/q.sock", "--health-max-age", "45s",
+               "--restart-grace", "2m", "--on-drained", "notify --done now", "--", "sidekiq"});
+  CHECK(c.on_tstp == OnTstp::Forward);
+  CHECK(c.control_socket == "/run/q.sock");
+  CHECK(c.health_max_age == Duration{45'000});
+  CHECK(c.restart_grace == Duration{120'000});
+  CHECK(c.on_drained == std::vector<std::string>{"notify", "--done", "now"});
+  CHECK(machine_config(c).on_tstp == OnTstp::Forward);
+  CHECK(machine_config(c).restart_grace == Duration{120'000});
+
+  auto json = load_ok({"--on-drained", R"(["sh", "-c", "echo a, b"])", "--", "true"});
+  CHECK(json.on_drained == std::vector<std::string>{"sh", "-c", "echo a, b"});
+  TempFile file(
+      "[control]\non_drained = [\"sh\", \"-c\", \"echo a, b\"]\nsocket = \"/x/c.sock\"\n");
+  auto from_file = load_ok({"--config", file.path, "--", "true"});
+  CHECK(from_file.on_drained == std::vector<std::string>{"sh", "-c", "echo a, b"});
+  CHECK(from_file.control_socket == "/x/c.sock");
+
+  CHECK(contains(load_error({"--on-tstp", "maybe", "--", "true"}), "--on-tstp"));
+  CHECK(contains(load_error({"--control-socket", "relative.sock", "--", "true"}),
+                 "not an absolute path"));
+  CHECK(contains(load_error({"--control-socket", "/" + std::string(200, 'x'), "--", "true"}),
+                 "107 bytes"));
+  CHECK(contains(load_error({"--on-drained", "[1, 2]", "--", "true"}), "must be a string"));
+  CHECK(contains(load_error({"--on-drained", "[\"a\"", "--", "true"}), "JSON array"));
+  TempFile bad("[control]\non_drained = [\"sh\", 3]\n");
+  auto e = load_error({"--config", bad.path, "--", "true"});
+  CHECK(contains(e, "control.on_drained"));
+  CHECK(contains(e, ":2"));
+}
