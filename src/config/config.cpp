@@ -251,6 +251,12 @@ std::vector<OptionSpec> option_specs() {
                      return nlohmann::json(c.on_drained)
                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
                    }});
+  specs.push_back({.key = Key::HttpListen,
+                   .name = "http.listen",
+                   .long_flag = "http-listen",
+                   .env = {"QUIESCE_HTTP_LISTEN"},
+                   .set = setter(&Config::http_listen, parse_listen_address),
+                   .show = show_string(&Config::http_listen)});
   specs.push_back(duration_option(Key::HealthMaxAge, "health.max_age", "health-max-age",
                                   "QUIESCE_HEALTH_MAX_AGE", &Config::health_max_age,
                                   parse_duration_value));
@@ -500,7 +506,8 @@ std::optional<ConfigError> apply_file_key(Config& c, const std::string& path,
 }
 
 bool is_section(const std::string& key) {
-  return key == "signals" || key == "stop" || key == "redis" || key == "control" || key == "health";
+  return key == "signals" || key == "stop" || key == "redis" || key == "control" ||
+         key == "health" || key == "http";
 }
 
 // Either the first thing in a config file that TOML never allows (a control
@@ -895,6 +902,7 @@ quiesce:
       --health-max-age DURATION oldest heartbeat `quiesce health` passes (0: three beats)
       --restart-grace DURATION  how long `quiesce restart` lets jobs finish ({restart})
       --on-drained COMMAND      run once a quiet has drained (JSON array, or words)
+      --http-listen HOST:PORT   HTTP probes: GET /livez, /readyz, /status (off)
       --redis-url URL           redis://, rediss:// or unix:// (REDIS_URL)
       --redis-ca-file FILE      CA bundle for rediss://
       --redis-tls-verify BOOL   verify the server's certificate (true)

@@ -1,5 +1,6 @@
 #include "quiesce/config/values.hpp"
 
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -189,6 +190,36 @@ Parsed<std::vector<std::string>> parse_argv_value(std::string_view text) {
   }
   if (!argv.empty() && argv[0].empty()) return Problem{"the command's first word is empty"};
   return argv;
+}
+
+// "HOST:PORT", ":PORT" or "[V6]:PORT", HOST an address (no names: PID 1
+// resolves nothing before it listens).
+Parsed<std::string> parse_listen_address(std::string_view text) {
+  if (text.empty()) return std::string();
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos) {
+    return Problem{fmt::format("'{}' is not HOST:PORT (like :9090 or 127.0.0.1:9090)", text)};
+  }
+  std::string host(text.substr(0, colon));
+  std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 ||
+      port > 65535) {
+    return Problem{fmt::format("'{}' is not a port (1 to 65535)", port_text)};
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, host.substr(1, host.size() - 2).c_str(), &v6) != 1) {
+      return Problem{fmt::format("'{}' is not an IPv6 address", host)};
+    }
+  } else if (!host.empty()) {
+    in_addr v4{};
+    if (inet_pton(AF_INET, host.c_str(), &v4) != 1) {
+      return Problem{fmt::format("'{}' is not an IPv4 address ([..] for IPv6)", host)};
+    }
+  }
+  return std::string(text);
 }
 
 Parsed<std::string> parse_redis_url_value(std::string_view text) {

@@ -295,6 +295,7 @@ int Supervisor::run() {
 void Supervisor::close_everything() {
   quiet_waiters_.clear();
   if (control_) control_->close();
+  if (http_) http_->close();
   if (observer_) observer_->close();
   if (status_redis_) status_redis_->close();
   if (erb_) erb_->close();
@@ -577,14 +578,28 @@ void Supervisor::start_control() {
       config_.control_socket,
       [](const char* name) { return static_cast<const char*>(std::getenv(name)); }, geteuid());
   control_->listen(candidates);
+  if (config_.http_listen.empty()) return;
+  http_ = std::make_unique<HttpServer>(
+      &loop_,
+      [this](const ControlRequest& request, HttpServer::Answer answer) {
+        uv::guard("an HTTP probe", [&] {
+          if (request.command == ControlRequest::Command::Status) return answer_status(answer);
+          if (request.command == ControlRequest::Command::Health) {
+            return answer_health(request.ready, answer);
+          }
+        });
+      },
+      [this](LogLine line) { sink_.write(line); });
+  http_->listen(config_.http_listen);
 }
 
 void Supervisor::on_control(const ControlRequest& request, ControlServer::Reply reply) {
   switch (request.command) {
     case ControlRequest::Command::Status:
-      return answer_status(reply);
+      return answer_status([reply](const std::string& line) { reply.send(line, true); });
     case ControlRequest::Command::Health:
-      return answer_health(request.ready, reply);
+      return answer_health(request.ready,
+                           [reply](const std::string& line) { reply.send(line, true); });
     case ControlRequest::Command::Quiet:
       return answer_quiet(request, reply);
     case ControlRequest::Command::Restart:
@@ -624,31 +639,29 @@ void Supervisor::carry_out(const act::Respawn&) {
   post(ev::Respawned{now(), pid, ""});
 }
 
-void Supervisor::answer_status(ControlServer::Reply reply) {
+void Supervisor::answer_status(Answer reply) {
   if (!observer_) {
     // --drain never: no Redis, no Sidekiq handling; the machine's view alone.
     Observation none;
     none.at = wall_now();
     auto view = machine_.view();
-    reply.send(status_json({view, none, config_, now()})
-                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-               true);
+    reply(status_json({view, none, config_, now()})
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
   observer_->look(getpid(), config_.redis_command_timeout, [this, reply](const Observation& o) {
     auto view = machine_.view();
-    reply.send(status_json({view, o, config_, now()})
-                   .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-               true);
+    reply(status_json({view, o, config_, now()})
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   });
 }
 
-void Supervisor::answer_health(bool ready, ControlServer::Reply reply) {
+void Supervisor::answer_health(bool ready, Answer reply) {
   auto answer = [this, ready, reply](const Observation& o) {
     auto view = machine_.view();
     HealthVerdict verdict = judge_health(health_input({view, o, config_, now()}, ready));
     nlohmann::json j = {{"ok", verdict.ok}, {"reason", verdict.reason}};
-    reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+    reply(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   };
   if (!observer_) {
     Observation none;

@@ -8,6 +8,7 @@ directory (QUIESCE_CONTROL_SOCKET / --control-socket) so that workers of
 tests running side by side never share one.
 """
 
+import http.client
 import json
 import os
 import secrets
@@ -214,6 +215,46 @@ class ControlTest(unittest.TestCase):
         self.assertEqual(lines, [f"drained jobs=1 processes=1 ids={identity}", "to stderr"])
         self.assertEqual(len(w.events("on_drained")), 1)
         self.assertTrue(w.container.alive())  # a plain quiet: Sidekiq stays, idle
+
+    def test_http_probes_answer_as_health_does_and_bound_their_clients(self):
+        port = h.free_port()
+        w = self.worker(extra=["--http-listen", f"127.0.0.1:{port}"])
+
+        def get(path: str, method: str = "GET") -> tuple[int, str]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request(method, path)
+                response = conn.getresponse()
+                return response.status, response.read().decode()
+            finally:
+                conn.close()
+
+        h.wait_for(lambda: get("/readyz")[0] == 200, 3 * HB, "/readyz to pass", step=0.5)
+        self.assertEqual(get("/livez")[0], 200)
+        code, body = get("/status")
+        self.assertEqual(code, 200)
+        self.assertEqual(json.loads(body)["phase"], "running")
+        self.assertEqual(get("/nope")[0], 404)
+        self.assertEqual(get("/livez", "POST")[0], 405)
+        [pid] = w.container.sidekiq_host_pids()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            code, body = get("/livez")
+            self.assertEqual(code, 503)
+            self.assertIn("is stopped", body)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        # A client that never finishes its request is answered 408 and cut
+        # off; one that sends too much, 431. Neither holds anything up.
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as slow:
+            slow.sendall(b"GET /livez HTTP/1.1\r\n")
+            self.assertEqual(get("/livez")[0], 200)  # served meanwhile
+            answer = slow.recv(4096)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 408"), answer)
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as big:
+            big.sendall(b"GET /livez HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n")
+            answer = big.recv(4096)
+            self.assertTrue(answer.startswith(b"HTTP/1.1 431"), answer)
 
     def test_a_tstp_sent_to_quiesce_quiets_sidekiq(self):
         w = self.worker()

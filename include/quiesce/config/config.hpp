@@ -44,6 +44,7 @@ enum class Key {
   HealthMaxAge,
   RestartGrace,
   OnDrained,
+  HttpListen,
 };
 
 // As in the TOML file, sections dotted: "stop.stop_timeout".
@@ -89,7 +90,8 @@ struct Config {
   std::string control_socket;  // "": the default rule (control/socket_path.hpp)
   Duration health_max_age{0};
   Duration restart_grace = defaults::kRestartGrace;
-  std::vector<std::string> on_drained;  // argv run once a quiet has drained; empty: none  // 0:
+  std::vector<std::string> on_drained;  // argv run once a quiet has drained; empty: none
+  std::string http_listen;              // "": no HTTP probes  // 0:
                                         // three heartbeats of Sidekiq's major
 
   std::vector<std::string> command;

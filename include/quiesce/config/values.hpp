@@ -38,6 +38,7 @@ Parsed<OnTstp> parse_on_tstp(std::string_view text);
 std::string_view on_tstp_name(OnTstp mode);
 Parsed<std::string> parse_socket_path(std::string_view text);
 Parsed<std::vector<std::string>> parse_argv_value(std::string_view text);
+Parsed<std::string> parse_listen_address(std::string_view text);
 std::string redact_url(const std::string& url);
 
 }  // namespace quiesce

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "quiesce/config/config.hpp"
+#include "quiesce/control/http_server.hpp"
 #include "quiesce/control/server.hpp"
 #include "quiesce/core/stop_machine.hpp"
 #include "quiesce/core/timers.hpp"
@@ -72,8 +73,10 @@ class Supervisor {
   void carry_out(const act::Exit& a);
   void start_control();
   void on_control(const ControlRequest& request, ControlServer::Reply reply);
-  void answer_status(ControlServer::Reply reply);
-  void answer_health(bool ready, ControlServer::Reply reply);
+  // What status and health answer, for the control socket and HTTP alike.
+  using Answer = std::function<void(const std::string&)>;
+  void answer_status(Answer answer);
+  void answer_health(bool ready, Answer answer);
   void answer_quiet(const ControlRequest& request, ControlServer::Reply reply);
   void answer_restart(ControlServer::Reply reply);
   void carry_out(const act::Respawn& a);
@@ -101,6 +104,7 @@ class Supervisor {
   std::unique_ptr<redis::Client> status_redis_;
   std::unique_ptr<SidekiqObserver> observer_;
   std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<HttpServer> http_;
   std::vector<ControlServer::Reply> quiet_waiters_;  // quiet --wait clients
   std::vector<Fact>* captured_ = nullptr;            // facts of the step a request caused
   std::optional<long long> oom_kills_;               // the cgroup's count when last read
