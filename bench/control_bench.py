@@ -10,7 +10,7 @@ built from a commit before the socket existed, measured alike. Then
 `quiesce health --socket S` (a process started, a round trip on the socket,
 quiesce's own look at /proc, no Redis: --drain never) runs --runs times,
 interleaved with /bin/true, whose wall time is the floor of starting any
-process. Ratios are to tini (memory, wakeups) and to /bin/true (health).
+process. A third quiesce also listens for HTTP probes (--http-listen). Ratios are to tini (memory, wakeups) and to /bin/true (health).
 
 Run as root: python3 bench/control_bench.py --before /path/to/old/quiesce
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,12 @@ def health_times(quiesce: str, socket: str, runs: int) -> tuple[list[int], list[
     return sorted(health), sorted(true), failures
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quiesce-static", default=pb.default_build("build-static"))
@@ -64,6 +71,11 @@ def main() -> int:
               pb.Init("catatonit", pb.resolve("catatonit"), ["--"]),
               pb.Init("quiesce", pb.resolve(args.quiesce_static),
                       ["--drain", "never", "--control-socket", socket, "--"])]
+    # With the HTTP probes listening too.
+    port = free_port()
+    wanted.append(pb.Init("quiesce-http", pb.resolve(args.quiesce_static),
+                          ["--drain", "never", "--control-socket", os.path.join(tmp, "http.sock"),
+                           "--http-listen", f"127.0.0.1:{port}", "--"]))
     if args.before:
         wanted.append(pb.Init("quiesce-before", pb.resolve(args.before), ["--drain", "never", "--"]))
     inits = [i for i in wanted if i.binary]

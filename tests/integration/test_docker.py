@@ -25,12 +25,13 @@ import time
 import unittest
 from pathlib import Path
 
-from sidekiq_harness import (APP, QUEUE, REPO, HarnessError, RedisServer, enqueue, heartbeat_s,
-                             is_static_elf, job_reports, json_events, wait_for)
+from sidekiq_harness import (APP, QUEUE, REPO, HarnessError, RedisServer, enqueue, free_port,
+                             heartbeat_s, is_static_elf, job_reports, json_events, wait_for)
 
 MAJOR = 7  # The Docker layer is the same for every major; the stop suites cover them all.
 HEARTBEAT_S = heartbeat_s(MAJOR)
 IMAGE = ""
+BASE = ""
 
 
 def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -42,7 +43,7 @@ def docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.C
 
 
 def setUpModule():
-    global IMAGE
+    global IMAGE, BASE
     made = subprocess.run([str(REPO / "scripts" / "images"), str(MAJOR)], capture_output=True,
                           text=True)
     if made.returncode == 3:
@@ -50,6 +51,7 @@ def setUpModule():
     if made.returncode != 0:
         raise HarnessError(f"scripts/images {MAJOR} failed: {made.stderr.strip()}")
     base = made.stdout.split()[-1]
+    BASE = base
     binary = os.environ.get("QUIESCE_BIN", "")
     if not binary or not is_static_elf(binary):
         raise HarnessError(f"QUIESCE_BIN={binary!r} is not the static quiesce: the image has "
@@ -247,6 +249,65 @@ class DockerOperate(unittest.TestCase):
         docker("exec", c.name, "sh", "-c", "kill -CONT $(pgrep -f '^sidekiq ')")
         wait_for(lambda: self.health() == "healthy", 30, "the container to be healthy again",
                  step=0.5)
+
+
+class DockerCompose(unittest.TestCase):
+    """examples/docker-compose.yml, built and brought up for real (with
+    compose.override.yml for what this machine cannot pull): the worker gets
+    healthy, `docker-compose exec worker quiesce status` sees its Sidekiq,
+    and `docker-compose stop` lets a running job finish."""
+
+    def test_the_example_compose_file_comes_up_and_stops_cleanly(self):
+        if not shutil.which("docker-compose"):
+            self.fail("docker-compose is not installed (scripts/deps installs it)")
+        context = Path(tempfile.mkdtemp(prefix="quiesce-compose-"))
+        self.addCleanup(shutil.rmtree, context, True)
+        shutil.copy2(os.environ["QUIESCE_BIN"], context / "quiesce")
+        shutil.copytree(APP.parent, context / "app")
+        project = f"qcompose{secrets.token_hex(4)}"
+        port = free_port()
+        env = {**os.environ, "QTEST_BASE": BASE, "QTEST_REDIS_PORT": str(port),
+               "QTEST_CONTEXT": str(context),
+               "QTEST_DOCKERFILE": str(REPO / "docker" / "Dockerfile.sidekiq"),
+               "QTEST_WORKER_IMAGE": f"quiesce-test-compose:{project}"}
+        files = ["-f", str(REPO / "examples" / "docker-compose.yml"),
+                 "-f", str(REPO / "tests" / "integration" / "compose.override.yml")]
+
+        def compose(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+            return subprocess.run(["docker-compose", "-p", project, *files, *args], env=env,
+                                  capture_output=True, text=True, timeout=timeout)
+
+        def down():
+            compose("down", "-v", "--rmi", "local", "--timeout", "1")
+            docker("rmi", "-f", env["QTEST_WORKER_IMAGE"], check=False)
+
+        self.addCleanup(down)
+        up = compose("up", "-d", "--build")
+        self.assertEqual(up.returncode, 0, up.stdout + up.stderr)
+        worker = compose("ps", "-q", "worker").stdout.strip()
+        self.assertTrue(worker, "no worker container")
+
+        def healthy():
+            state = docker("inspect", "-f", "{{.State.Health.Status}}", worker, check=False)
+            return state.stdout.strip() == "healthy"
+
+        wait_for(healthy, 90, "the compose worker to be healthy", step=0.5)
+        status = compose("exec", "-T", "worker", "quiesce", "status", "--json")
+        self.assertEqual(status.returncode, 0, status.stdout + status.stderr)
+        self.assertEqual(len(json.loads(status.stdout)["sidekiq"]), 1, status.stdout)
+
+        from sidekiq_harness import Resp
+        redis = Resp(port)
+        jid = enqueue(redis, 4.0, major=MAJOR)
+        wait_for(lambda: redis.command("HEXISTS", "qtest:started", jid), 60, "the job to start",
+                 step=0.2)
+        stop = compose("stop", "worker", timeout=120)
+        self.assertEqual(stop.returncode, 0, stop.stdout + stop.stderr)
+        self.assertTrue(redis.command("HEXISTS", "qtest:finished", jid), "the job was cut off")
+        code = docker("inspect", "-f", "{{.State.ExitCode}}", worker).stdout.strip()
+        logs = docker("logs", worker, check=False)
+        self.assertEqual(code, "0", logs.stdout + logs.stderr)
+        redis.close()
 
 
 if __name__ == "__main__":
