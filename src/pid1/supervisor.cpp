@@ -706,20 +706,21 @@ void Supervisor::answer_quiet(const ControlRequest& request, ControlServer::Repl
 // the drain in its environment, its output in the log.
 void Supervisor::run_on_drained(const fact::QuietDrained& drained) {
   if (config_.on_drained.empty() || drained.restart) return;
-  HelperRequest request;
-  request.argv = config_.on_drained;
-  request.env = own_environment();
-  request.env.push_back(fmt::format("QUIESCE_DRAIN_SECONDS={:.1f}",
-                                    static_cast<double>(drained.took.count()) / 1000.0));
-  request.env.push_back(fmt::format("QUIESCE_DRAIN_JOBS_FINISHED={}", drained.jobs_finished));
-  request.env.push_back(fmt::format("QUIESCE_DRAIN_PROCESSES={}", drained.processes));
-  request.env.push_back(
-      fmt::format("QUIESCE_SIDEKIQ_IDENTITIES={}", fmt::join(drained.identities, " ")));
-  request.env.push_back(fmt::format("QUIESCE_EXIT_WHEN_DRAINED={}", drained.exiting ? 1 : 0));
-  request.dir = ".";
-  request.limit = kOnDrainedLimit;
-  request.what = "on_drained";
-  request.stderr_too = true;
+  std::vector<std::string> env = own_environment();
+  env.push_back(fmt::format("QUIESCE_DRAIN_SECONDS={:.1f}",
+                            static_cast<double>(drained.took.count()) / 1000.0));
+  env.push_back(fmt::format("QUIESCE_DRAIN_JOBS_FINISHED={}", drained.jobs_finished));
+  env.push_back(fmt::format("QUIESCE_DRAIN_PROCESSES={}", drained.processes));
+  env.push_back(fmt::format("QUIESCE_SIDEKIQ_IDENTITIES={}", fmt::join(drained.identities, " ")));
+  env.push_back(fmt::format("QUIESCE_EXIT_WHEN_DRAINED={}", drained.exiting ? 1 : 0));
+  // Built whole: assigning short literals to its strings one by one trips
+  // GCC 12's -Wrestrict false positive in the static build.
+  HelperRequest request{.argv = config_.on_drained,
+                        .env = std::move(env),
+                        .dir = std::string("."),
+                        .limit = kOnDrainedLimit,
+                        .what = std::string("on_drained"),
+                        .stderr_too = true};
   std::string command = fmt::format("{}", fmt::join(config_.on_drained, " "));
   log(Level::Info, "on_drained", "running on_drained: " + command);
   hooks_->start(std::move(request), [this, command](const HelperResult& r) {
