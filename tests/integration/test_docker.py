@@ -105,16 +105,12 @@ class Container:
         docker("rm", "-f", self.name, check=False)
 
 
-class DockerStop(unittest.TestCase):
-    """Jobs of 1 s, 6 s and 40 s run on Sidekiq -t 3 when `docker stop -t
-    16` comes. The budget has room for the first two; the 40 s job can only
-    be requeued."""
-
-    BUDGET_S = 16
-    DURATIONS = (1.0, 6.0, 40.0)
+class WithRedis(unittest.TestCase):
+    """A redis-server of the test's own on loopback, and at most one
+    container, removed after each test."""
 
     def setUp(self):
-        self.workdir = Path(tempfile.mkdtemp(prefix="quiesce-docker-run-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix="quiesce-docker-"))
         self.redis = RedisServer(self.workdir)
         self.container = None
 
@@ -123,6 +119,15 @@ class DockerStop(unittest.TestCase):
             self.container.remove()
         self.redis.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class DockerStop(WithRedis):
+    """Jobs of 1 s, 6 s and 40 s run on Sidekiq -t 3 when `docker stop -t
+    16` comes. The budget has room for the first two; the 40 s job can only
+    be requeued."""
+
+    BUDGET_S = 16
+    DURATIONS = (1.0, 6.0, 40.0)
 
     def stop_with_jobs(self, run_args: list[str], command: list[str]):
         jobs = {enqueue(self.redis.client, s, major=MAJOR): s for s in self.DURATIONS}
@@ -179,21 +184,10 @@ class DockerStop(unittest.TestCase):
         self.assertEqual(outcomes[40.0], "requeued", logs)
 
 
-class DockerOperate(unittest.TestCase):
+class DockerOperate(WithRedis):
     """The operator's commands through the engine: `docker kill -s TSTP`,
     `docker exec ... quiesce status` and `quiesce quiet
     --exit-when-drained`, and the image's HEALTHCHECK."""
-
-    def setUp(self):
-        self.workdir = Path(tempfile.mkdtemp(prefix="quiesce-docker-op-"))
-        self.redis = RedisServer(self.workdir)
-        self.container = None
-
-    def tearDown(self):
-        if self.container:
-            self.container.remove()
-        self.redis.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run_worker(self, *run_args: str) -> Container:
         self.container = Container(["-e", f"REDIS_URL={self.redis.url}",
