@@ -416,19 +416,27 @@ ControlServer::~ControlServer() {
 
 std::string ControlServer::listen(const std::vector<std::string>& candidates) {
   if (impl_->listener) return impl_->path;
+  // A default candidate that fails is no news while a later one works (a
+  // read-only /run, another quiesce on a shared host): said at debug, and
+  // all of them at once should none work. One the operator named is loud.
+  const bool named = candidates.size() == 1;
+  std::vector<std::string> problems;
   for (const auto& candidate : candidates) {
     std::string problem = impl_->try_listen(candidate);
     if (problem.empty()) {
       impl_->say(Level::Info, "control_socket", "control socket at " + candidate,
-                 {{"path", candidate}});
+                 {{"path", candidate}, {"passed_over", problems}});
       return candidate;
     }
-    impl_->say(Level::Warn, "control_socket_failed",
+    problems.push_back(fmt::format("{}: {}", candidate, problem));
+    impl_->say(named ? Level::Warn : Level::Debug, "control_socket_failed",
                fmt::format("no control socket at {}: {}", candidate, problem),
                {{"path", candidate}, {"error", problem}});
   }
   impl_->say(Level::Warn, "control_socket_unavailable",
-             "no control socket: quiesce runs without status, quiet and health commands");
+             fmt::format("no control socket ({}): quiesce runs without the status, quiet, "
+                         "restart and health commands",
+                         fmt::join(problems, "; ")));
   return "";
 }
 
