@@ -215,7 +215,7 @@ void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
   if (!config_.sidekiq_timeout_learnable) return;
   awaiting_timeout_.erase(e.pid);
   if (!e.timeout) {
-    if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+    after_timeout_answers(e.now);
     return;
   }
   learned_timeouts_[e.pid] = *e.timeout;
@@ -228,7 +228,7 @@ void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
     if (!longest || t > *longest) longest = t;
   }
   if (!longest || *longest == config_.sidekiq_timeout) {
-    if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+    after_timeout_answers(e.now);
     return;
   }
   Duration from = config_.sidekiq_timeout;
@@ -241,7 +241,22 @@ void StopMachine::on(const ev::SidekiqTimeoutRead& e) {
     emit(act::ArmTimer{TimerId::Term, term_at_});
   }
   tell(fact::SidekiqTimeoutChanged{from, config_.sidekiq_timeout, e.source, term_at});
-  if (phase_ == Phase::Draining && awaiting_timeout_.empty()) term_if_due(e.now);
+  after_timeout_answers(e.now);
+}
+
+// Every timeout asked for has its answer: a TSTP held for it goes now,
+// unless the TERM is due, which then goes alone.
+void StopMachine::after_timeout_answers(Instant now) {
+  if (phase_ != Phase::Draining || !awaiting_timeout_.empty()) return;
+  if (!tstp_held_.empty()) {
+    auto held = std::move(tstp_held_);
+    tstp_held_.clear();
+    if (now < term_at_) {
+      signal_pids(held, SIGTSTP);
+      tell(fact::TstpSent{std::move(held)});
+    }
+  }
+  term_if_due(now);
 }
 
 // ---- quiet on demand -------------------------------------------------------
@@ -544,9 +559,13 @@ void StopMachine::track(const std::vector<FoundProcess>& found, Instant now) {
     // does not trap TSTP would be stopped, not quieted. Found with the TERM
     // already due (no room, or a late first scan), they get that TERM next
     // from term_if_due(): a TSTP first would only delay it.
-    bool term_due = phase_ == Phase::Finding && now >= term_at_ && awaiting_timeout_.empty();
-    if ((phase_ == Phase::Finding || phase_ == Phase::Draining || phase_ == Phase::Quieting) &&
-        !term_due) {
+    bool due_now = phase_ == Phase::Finding && now >= term_at_;
+    bool term_due = due_now && awaiting_timeout_.empty();
+    if (due_now && !term_due) {
+      tstp_held_.insert(tstp_held_.end(), fresh.begin(), fresh.end());
+    } else if ((phase_ == Phase::Finding || phase_ == Phase::Draining ||
+                phase_ == Phase::Quieting) &&
+               !term_due) {
       signal_pids(fresh, SIGTSTP);
       tell(fact::TstpSent{fresh});
     } else if (phase_ == Phase::Terminating) {

@@ -132,6 +132,7 @@ class StopMachine {
   void on(const ev::Readings& e);
   void on(const ev::JobsRecovered& e);
   void on(const ev::SidekiqTimeoutRead& e);
+  void after_timeout_answers(Instant now);
   void on(const ev::QuietRequested& e);
   void on(const ev::RestartRequested& e);
   void on(const ev::Respawned& e);
@@ -210,6 +211,10 @@ class StopMachine {
   // Asked for and not yet answered: a TERM already due waits for the answer,
   // which may move the deadline (the supervisor answers at once).
   std::set<pid_t> awaiting_timeout_;
+  // Found with the TERM already due while their timeout is being read: the
+  // answer says whether they get TSTP (the TERM moved later) or the TERM
+  // alone. Sidekiq 6.4.1 can die of a TSTP with a TERM right behind it.
+  std::vector<pid_t> tstp_held_;
   std::set<pid_t> embedded_;               // never tracked, never sent TSTP
   bool quiet_exit_ = false;                // the quiet ends in TERM and exit once drained
   bool quiet_drained_ = false;             // the quiet's drain is complete
