@@ -37,6 +37,9 @@ std::string live_summary(const HealthInput& in) {
                               in.processes.size() == 1 ? "" : "es");
   if (in.redis_used && !in.redis_answered) {
     s += "; Redis did not answer, so heartbeats were not judged";
+    if (in.last_reading_age) {
+      s += fmt::format(" (the last ones read are {:.0f}s old)", *in.last_reading_age);
+    }
   } else {
     double oldest = -1;
     for (const HealthProcess& p : in.processes) {

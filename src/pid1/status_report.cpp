@@ -155,6 +155,7 @@ HealthInput health_input(const StatusContext& c, bool want_ready) {
   in.sidekiq_expected = c.config.command_runs_sidekiq;
   in.redis_used = c.observation.redis_used;
   in.redis_answered = c.observation.redis_answered;
+  in.last_reading_age = c.observation.heartbeat_age_from_earlier;
   for (const ObservedProcess& p : c.observation.processes) {
     if (!p.reading.alive) continue;
     HealthProcess h;

@@ -38,6 +38,8 @@ struct HealthInput {
   bool sidekiq_expected = false;
   bool redis_used = false;      // quiesce talks to Redis at all
   bool redis_answered = false;  // this reading reached Redis
+  // With Redis silent: how old the last heartbeats read are, if any were.
+  std::optional<double> last_reading_age;
   std::vector<HealthProcess> processes;
 };
 

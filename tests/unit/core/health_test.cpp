@@ -72,6 +72,8 @@ TEST_CASE("health: Redis silent means heartbeats are not judged, the rest still 
   auto v = judge_health(in);
   CHECK(v.ok);
   CHECK(has(v.reason, "Redis did not answer"));
+  in.last_reading_age = 42.4;
+  CHECK(has(judge_health(in).reason, "the last ones read are 42s old"));
   in.processes[0].frozen = true;
   CHECK_FALSE(judge_health(in).ok);
 }
