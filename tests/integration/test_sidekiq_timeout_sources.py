@@ -72,8 +72,12 @@ class TimeoutSources(unittest.TestCase):
         for way in ("--sidekiq-timeout", "QUIESCE_SIDEKIQ_TIMEOUT", "[stop] sidekiq_timeout",
                     "assumes 25s"):
             self.assertIn(way, assumed[0])
-        # Found by its title all the same, and stopped as Sidekiq.
-        self.assertTrue(q.events("tstp_sent"), q.output())
+        # Found by its title all the same, and stopped as Sidekiq: with the
+        # assumed T there is no room to drain, so its TERM goes at once, alone.
+        self.assertTrue(q.events("sidekiq_found"), q.output())
+        [term] = q.events("term_sent")
+        found = q.events("sidekiq_found")[0]["pids"]
+        self.assertEqual((term["reason"], term["pids"]), ("no_room", found), q.output())
         # Set outright, nothing is said.
         code, out, err = run(["check-config", "--sidekiq-timeout", "8", "--", worker],
                              env=self.env)
