@@ -89,7 +89,8 @@ std::string http_response(const HttpAnswer& answer) {
   return fmt::format(
       "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n"
       "Connection: close\r\n\r\n{}",
-      answer.code, reason_of(answer.code), answer.content_type, answer.body.size(), answer.body);
+      answer.code, reason_of(answer.code), answer.content_type, answer.body.size(),
+      answer.head_only ? std::string_view() : std::string_view(answer.body));
 }
 
 }  // namespace quiesce

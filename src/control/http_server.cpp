@@ -47,7 +47,9 @@ struct HttpServer::Impl {
     char buffer[2048];
 
     void close();
-    void respond(const HttpAnswer& answer);
+    bool head_only = false;  // the request was a HEAD
+
+    void respond(HttpAnswer answer);
     void on_bytes(std::string_view bytes);
   };
 
@@ -75,9 +77,10 @@ void HttpServer::Impl::Connection::close() {
   });
 }
 
-void HttpServer::Impl::Connection::respond(const HttpAnswer& answer) {
+void HttpServer::Impl::Connection::respond(HttpAnswer answer) {
   if (closing || answered) return;
   answered = true;
+  answer.head_only = head_only;
   timer.close();
   uv_read_stop(as_stream(&tcp));
   struct Write {
@@ -113,6 +116,7 @@ void HttpServer::Impl::Connection::on_bytes(std::string_view bytes) {
     case HttpRequest::State::Complete:
       break;
   }
+  head_only = request.method == "HEAD";
   ControlRequest control;
   if (request.path == "/livez") {
     control.command = ControlRequest::Command::Health;

@@ -10,6 +10,7 @@ Environment:
   QUIESCE_TEST_TIMEOUT  seconds to await any one event (default 30)
 """
 
+import atexit
 import json
 import os
 import re
@@ -84,11 +85,30 @@ def skip_unless_quiesce(test):
     return unittest.skipIf(is_tini(), "quiesce-only behaviour")(test)
 
 
+_SOCKETS = None
+_socket_count = 0
+
+
+def _own_control_socket():
+    """A control socket path no other quiesce of this run uses. The default
+    (/run/quiesce/control.sock, then /tmp/quiesce-UID/) is one per machine,
+    as it is one per container in production; tests run side by side on
+    one host, and a quiesce that finds its socket taken says so."""
+    global _SOCKETS, _socket_count
+    if _SOCKETS is None:
+        _SOCKETS = tempfile.mkdtemp(prefix="quiesce-sockets-")
+        atexit.register(shutil.rmtree, _SOCKETS, True)
+    _socket_count += 1
+    return os.path.join(_SOCKETS, f"{_socket_count}.sock")
+
+
 def clean_env(extra=None):
     """The test's environment without any quiesce or tini settings a
-    developer may have exported, plus `extra`."""
+    developer may have exported, plus a control socket of its own, plus
+    `extra`."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("QUIESCE_", "TINI_")) and k != "REDIS_URL"}
+    env["QUIESCE_CONTROL_SOCKET"] = _own_control_socket()
     env.update(extra or {})
     return env
 

@@ -231,6 +231,15 @@ class ControlTest(unittest.TestCase):
 
         h.wait_for(lambda: get("/readyz")[0] == 200, 3 * HB, "/readyz to pass", step=0.5)
         self.assertEqual(get("/livez")[0], 200)
+        # HEAD: the GET's status and length, and no body after the head.
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as head:
+            head.sendall(b"HEAD /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while chunk := head.recv(4096):
+                answer += chunk
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer)
+        self.assertRegex(answer, rb"Content-Length: [1-9]")
+        self.assertTrue(answer.endswith(b"\r\n\r\n"), answer)
         code, body = get("/status")
         self.assertEqual(code, 200)
         self.assertEqual(json.loads(body)["phase"], "running")

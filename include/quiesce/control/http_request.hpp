@@ -26,6 +26,9 @@ struct HttpAnswer {
   int code = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // HEAD: the same status and headers, the body's length but not the body
+  // (a client reading one would take it for the start of the next answer).
+  bool head_only = false;
 };
 
 // The whole response, with Connection: close.

@@ -45,3 +45,12 @@ TEST_CASE("http: responses close the connection and say their length") {
   CHECK(text.find("Connection: close\r\n") != std::string::npos);
   CHECK(text.substr(text.size() - 21) == "Sidekiq 7 is stopped\n");
 }
+
+TEST_CASE("http: an answer to HEAD has the length of the body but not the body") {
+  HttpAnswer answer{200, "text/plain; charset=utf-8", "Sidekiq is live\n"};
+  answer.head_only = true;
+  auto text = http_response(answer);
+  CHECK(text.find("Content-Length: 16\r\n") != std::string::npos);
+  CHECK(text.size() >= 4);
+  CHECK(text.substr(text.size() - 4) == "\r\n\r\n");
+}
