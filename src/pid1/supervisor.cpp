@@ -72,6 +72,12 @@ constexpr Duration kErbLimit{5'000};
 constexpr Duration kOnDrainedLimit{10'000};
 constexpr std::size_t kOnDrainedOutput = 64 * 1024;
 
+// One reply line; bytes that are not UTF-8 (a job class, a host name) are
+// replaced rather than thrown over.
+std::string reply_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::vector<std::string> own_environment() {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
@@ -607,11 +613,18 @@ void Supervisor::on_control(const ControlRequest& request, ControlServer::Reply 
   }
 }
 
-void Supervisor::answer_restart(ControlServer::Reply reply) {
+// A request's event, stepped now: what the machine said while deciding is
+// the answer.
+std::vector<Fact> Supervisor::post_and_hear(Event event) {
   std::vector<Fact> facts;
   captured_ = &facts;
-  post(ev::RestartRequested{now(), wall_now()});
+  post(std::move(event));
   captured_ = nullptr;
+  return facts;
+}
+
+void Supervisor::answer_restart(ControlServer::Reply reply) {
+  std::vector<Fact> facts = post_and_hear(ev::RestartRequested{now(), wall_now()});
   nlohmann::json j = {{"ok", true}};
   for (const Fact& f : facts) {
     LogLine line = word(f);
@@ -621,7 +634,7 @@ void Supervisor::answer_restart(ControlServer::Reply reply) {
     }
     j["said"].push_back(line.message);
   }
-  reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+  reply.send(reply_text(j), true);
 }
 
 void Supervisor::carry_out(const act::Respawn&) {
@@ -639,50 +652,37 @@ void Supervisor::carry_out(const act::Respawn&) {
   post(ev::Respawned{now(), pid, ""});
 }
 
+// With --drain never there is no Redis and no Sidekiq handling: the
+// machine's view alone, at once.
+void Supervisor::look(Duration limit, std::function<void(const Observation&)> done) {
+  if (observer_) return observer_->look(getpid(), limit, std::move(done));
+  Observation none;
+  none.at = wall_now();
+  done(none);
+}
+
 void Supervisor::answer_status(Answer reply) {
-  if (!observer_) {
-    // --drain never: no Redis, no Sidekiq handling; the machine's view alone.
-    Observation none;
-    none.at = wall_now();
-    auto view = machine_.view();
-    reply(status_json({view, none, config_, now()})
-              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    return;
-  }
-  observer_->look(getpid(), config_.redis_command_timeout, [this, reply](const Observation& o) {
-    auto view = machine_.view();
-    reply(status_json({view, o, config_, now()})
-              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  look(config_.redis_command_timeout, [this, reply](const Observation& o) {
+    reply(reply_text(status_json({machine_.view(), o, config_, now()})));
   });
 }
 
 void Supervisor::answer_health(bool ready, Answer reply) {
-  auto answer = [this, ready, reply](const Observation& o) {
-    auto view = machine_.view();
-    HealthVerdict verdict = judge_health(health_input({view, o, config_, now()}, ready));
-    nlohmann::json j = {{"ok", verdict.ok}, {"reason", verdict.reason}};
-    reply(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-  };
-  if (!observer_) {
-    Observation none;
-    none.at = wall_now();
-    return answer(none);
-  }
-  observer_->look(getpid(), kHealthLookLimit, answer);
+  look(kHealthLookLimit, [this, ready, reply](const Observation& o) {
+    HealthVerdict verdict = judge_health(health_input({machine_.view(), o, config_, now()}, ready));
+    reply(reply_text({{"ok", verdict.ok}, {"reason", verdict.reason}}));
+  });
 }
 
-// The machine decides; what it said while deciding is the answer.
 void Supervisor::answer_quiet(const ControlRequest& request, ControlServer::Reply reply) {
-  std::vector<Fact> facts;
-  captured_ = &facts;
-  post(ev::QuietRequested{now(), wall_now(), request.exit_when_drained, QuietSource::Command});
-  captured_ = nullptr;
+  std::vector<Fact> facts = post_and_hear(
+      ev::QuietRequested{now(), wall_now(), request.exit_when_drained, QuietSource::Command});
   for (const Fact& f : facts) {
     if (std::holds_alternative<fact::QuietRefused>(f) ||
         std::holds_alternative<fact::NothingToQuiet>(f)) {
       LogLine line = word(f);
       nlohmann::json j = {{"ok", false}, {"event", line.event}, {"error", line.message}};
-      reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), true);
+      reply.send(reply_text(j), true);
       return;
     }
   }
@@ -698,7 +698,7 @@ void Supervisor::answer_quiet(const ControlRequest& request, ControlServer::Repl
     j["said"].push_back(line.message);
   }
   bool keep = request.wait && !drained;
-  reply.send(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), !keep);
+  reply.send(reply_text(j), !keep);
   if (keep) quiet_waiters_.push_back(reply);
 }
 
@@ -759,7 +759,7 @@ void Supervisor::tell_quiet_waiters(const Fact& fact) {
     j["ok"] = std::holds_alternative<fact::QuietDrained>(fact);
     j["done"] = true;
   }
-  std::string text = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string text = reply_text(j);
   for (const auto& waiter : quiet_waiters_) waiter.send(text, final);
   if (final) quiet_waiters_.clear();
   std::erase_if(quiet_waiters_, [](const ControlServer::Reply& r) { return !r.connected(); });

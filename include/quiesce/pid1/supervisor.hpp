@@ -6,6 +6,7 @@
 
 #include <array>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ class Client;
 class DrainProbe;
 class JobRecovery;
 class SidekiqObserver;
+struct Observation;
 class ErbEvaluator;
 struct SidekiqFileTimeout;
 
@@ -75,6 +77,8 @@ class Supervisor {
   void on_control(const ControlRequest& request, ControlServer::Reply reply);
   // What status and health answer, for the control socket and HTTP alike.
   using Answer = std::function<void(const std::string&)>;
+  void look(Duration limit, std::function<void(const Observation&)> done);
+  std::vector<Fact> post_and_hear(Event event);
   void answer_status(Answer answer);
   void answer_health(bool ready, Answer answer);
   void answer_quiet(const ControlRequest& request, ControlServer::Reply reply);
