@@ -162,15 +162,20 @@ bool exists(const std::string& path) {
   return lstat(path.c_str(), &st) == 0;
 }
 
-// A socket file with nobody listening: what a killed quiesce leaves behind.
-void leave_stale_socket(const std::string& path) {
+int bound_socket(const std::string& path) {
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
+  REQUIRE(path.size() < sizeof addr.sun_path);
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  close(fd);
+  return fd;
+}
+
+// A socket file with nobody listening: what a killed quiesce leaves behind.
+void leave_stale_socket(const std::string& path) {
+  close(bound_socket(path));
 }
 
 // The pipes (listener and connections) still open on the loop.
@@ -194,6 +199,39 @@ ControlServer::Handler answer_ok(Calls& calls) {
   };
 }
 
+// The common case: a server answering every request with ok, listening on
+// its one path and running.
+struct Listening {
+  TempDir dir;
+  std::string path = dir.file("quiesce/control.sock");
+  Calls calls;
+  ServerThread server{answer_ok(calls)};
+
+  Listening() {
+    REQUIRE(server.listen({path}) == path);
+    server.start();
+  }
+};
+
+// A server on the test's own thread whose handler keeps the last request
+// and its Reply, for the tests that answer late or never.
+struct Keeping {
+  TempDir dir;
+  std::string path = dir.file("quiesce/control.sock");
+  Loop loop;
+  LogCapture logs;
+  std::optional<ControlRequest> got;
+  std::optional<ControlServer::Reply> kept;
+  ControlServer server{loop.get(),
+                       [this](const ControlRequest& r, ControlServer::Reply reply) {
+                         got = r;
+                         kept = reply;
+                       },
+                       logs.fn()};
+
+  Keeping() { REQUIRE(server.listen({path}) == path); }
+};
+
 }  // namespace
 
 TEST_CASE("control peer check: root and quiesce's own uid only") {
@@ -206,14 +244,8 @@ TEST_CASE("control peer check: root and quiesce's own uid only") {
 }
 
 TEST_CASE("control socket: a request reaches the handler and its answer comes back") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Calls calls;
-  ServerThread server(answer_ok(calls));
-  REQUIRE(server.listen({path}) == path);
-  CHECK(server.logs().any("control_socket"));
-  CHECK(server.logs().mentions(path));
-  server.start();
+  Listening l;
+  auto& [dir, path, calls, server] = l;
 
   Exchange status = exchange({path}, request(ControlRequest::Command::Status));
   REQUIRE_MESSAGE(status.ok, status.error);
@@ -226,6 +258,8 @@ TEST_CASE("control socket: a request reaches the handler and its answer comes ba
   CHECK(q.lines == Lines{R"({"ok":true,"command":"quiet"})"});
 
   server.stop();
+  CHECK(server.logs().any("control_socket"));
+  CHECK(server.logs().mentions(path));
   REQUIRE(calls.count() == 2);
   CHECK(calls.requests[0].command == ControlRequest::Command::Status);
   CHECK(calls.requests[1].command == ControlRequest::Command::Quiet);
@@ -250,12 +284,8 @@ TEST_CASE("control socket: a multi-line answer arrives whole and in order") {
 }
 
 TEST_CASE("control socket: a malformed request gets an error and never reaches the handler") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Calls calls;
-  ServerThread server(answer_ok(calls));
-  REQUIRE(server.listen({path}) == path);
-  server.start();
+  Listening l;
+  auto& [dir, path, calls, server] = l;
 
   int fd = raw_connect(path);
   raw_send(fd, "not json\n");
@@ -276,12 +306,8 @@ TEST_CASE("control socket: a malformed request gets an error and never reaches t
 }
 
 TEST_CASE("control socket: a request over 4096 bytes is refused without waiting for its end") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Calls calls;
-  ServerThread server(answer_ok(calls));
-  REQUIRE(server.listen({path}) == path);
-  server.start();
+  Listening l;
+  auto& [dir, path, calls, server] = l;
 
   int fd = raw_connect(path);
   raw_send(fd, std::string(5000, 'x'));  // no newline: the server must not wait for one
@@ -292,12 +318,8 @@ TEST_CASE("control socket: a request over 4096 bytes is refused without waiting 
 }
 
 TEST_CASE("control socket: a client that sends nothing is cut off after 2 s") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Calls calls;
-  ServerThread server(answer_ok(calls));
-  REQUIRE(server.listen({path}) == path);
-  server.start();
+  Listening l;
+  auto& [dir, path, calls, server] = l;
 
   auto start = Clock::now();
   int fd = raw_connect(path);
@@ -312,20 +334,8 @@ TEST_CASE("control socket: a client that sends nothing is cut off after 2 s") {
 }
 
 TEST_CASE("control socket: a line without its newline counts once the client shuts its side") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Loop loop;
-  LogCapture logs;
-  std::optional<ControlRequest> got;
-  std::optional<ControlServer::Reply> kept;
-  ControlServer server(
-      loop.get(),
-      [&](const ControlRequest& r, ControlServer::Reply reply) {
-        got = r;
-        kept = reply;
-      },
-      logs.fn());
-  REQUIRE(server.listen({path}) == path);
+  Keeping k;
+  auto& [dir, path, loop, logs, got, kept, server] = k;
 
   // `printf '{"command":"health"}' | nc -N -U ...`: EOF ends the request,
   // and the client still waits for an answer that may come later.
@@ -450,12 +460,7 @@ TEST_CASE("control socket: a socket another process listens on is left alone") {
   std::string first = dir.file("quiesce/control.sock");
   std::string second = dir.file("quiesce-2/control.sock");
   REQUIRE(mkdir(dir.file("quiesce").c_str(), 0700) == 0);
-  int other = socket(AF_UNIX, SOCK_STREAM, 0);
-  REQUIRE(other >= 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, first.c_str(), first.size() + 1);
-  REQUIRE(bind(other, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  int other = bound_socket(first);
   REQUIRE(listen(other, 1) == 0);
 
   Calls calls;
@@ -506,15 +511,8 @@ TEST_CASE("control client: no socket anywhere, and a server that never answers")
 }
 
 TEST_CASE("control socket: a kept Reply sees the client hang up, and no timer stays armed") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Loop loop;
-  LogCapture logs;
-  std::optional<ControlServer::Reply> kept;
-  ControlServer server(
-      loop.get(), [&](const ControlRequest&, ControlServer::Reply reply) { kept = reply; },
-      logs.fn());
-  REQUIRE(server.listen({path}) == path);
+  Keeping k;
+  auto& [dir, path, loop, logs, got, kept, server] = k;
   CHECK(redis_test::active_timers(loop.get()) == 0);  // idle: nothing may wake the loop
 
   int fd = raw_connect(path);
@@ -557,15 +555,8 @@ TEST_CASE("control socket: a client that connects and leaves costs nothing") {
 }
 
 TEST_CASE("control socket: a client that stops reading is dropped before its replies pile up") {
-  TempDir dir;
-  std::string path = dir.file("quiesce/control.sock");
-  Loop loop;
-  LogCapture logs;
-  std::optional<ControlServer::Reply> kept;
-  ControlServer server(
-      loop.get(), [&](const ControlRequest&, ControlServer::Reply reply) { kept = reply; },
-      logs.fn());
-  REQUIRE(server.listen({path}) == path);
+  Keeping k;
+  auto& [dir, path, loop, logs, got, kept, server] = k;
   int fd = raw_connect(path);
   raw_send(fd, "{\"command\":\"quiet\",\"wait\":true}\n");
   REQUIRE(loop.run_until([&] { return kept.has_value(); }));
