@@ -418,14 +418,16 @@ def job_timestamp(wall: float, major: int = SIDEKIQ_MAJOR):
 
 
 def enqueue(client: Resp, seconds: float, queue: str = QUEUE,
-            major: int = SIDEKIQ_MAJOR, wrapped: Optional[str] = None) -> str:
+            major: int = SIDEKIQ_MAJOR, wrapped: Optional[str] = None,
+            label: Optional[str] = None) -> str:
     """A SleepJob as Sidekiq::Client pushes it. With wrapped, shaped like an
     ActiveJob job: ActiveJob's adapter names the job's own class in
     "wrapped" (the class Sidekiq runs is still SleepJob here, since ActiveJob
-    is not in the roots)."""
+    is not in the roots). label: the job's second argument (app.rb)."""
     jid = secrets.token_hex(12)
     now = job_timestamp(time.time(), major)
-    payload = {"class": "SleepJob", "args": [seconds], "retry": False, "queue": queue,
+    args = [seconds] if label is None else [seconds, label]
+    payload = {"class": "SleepJob", "args": args, "retry": False, "queue": queue,
                "jid": jid, "created_at": now, "enqueued_at": now}
     if wrapped:
         payload["wrapped"] = wrapped

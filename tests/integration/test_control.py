@@ -140,6 +140,25 @@ class ControlTest(unittest.TestCase):
         again = w.client("health")
         self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
 
+    def test_health_fails_once_every_job_thread_has_ended(self):
+        # Each "end-thread" job ends the thread that runs it (app.rb), one of
+        # the five; Sidekiq's heartbeat goes on beating all the while.
+        w = self.worker()
+        ok = w.client("health")
+        self.assertEqual(ok.returncode, 0, ok.stdout + ok.stderr)
+        for _ in range(5):
+            h.enqueue(self.redis.client, 0, major=MAJOR, label="end-thread")
+
+        def failed():
+            done = w.client("health")
+            return done if done.returncode == 1 else None
+
+        bad = h.wait_for(failed, 60, "health to fail with no job thread left", step=0.2)
+        self.assertIn("no job thread left", bad.stdout)
+        [p] = w.status()["sidekiq"]
+        self.assertEqual(p["job_threads"], 0)
+        self.assertLess(p["beat_age_s"], 2 * HB)  # the heartbeat alone says nothing
+
     def test_health_answers_within_a_second_with_redis_hung(self):
         hung = h.HungRedis()
         self.addCleanup(hung.stop)

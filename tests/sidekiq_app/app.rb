@@ -21,6 +21,11 @@
 #                           second while it runs (Ruby names an unnamed
 #                           thread after the file and line that made it)
 #   QTEST_JOB_THREADS=NAME  the same, each helper named NAME
+#
+# SleepJob with the label "end-thread" ends the job thread that runs it, as a
+# bug in a job or a gem can: Thread#kill raises nothing Sidekiq's processor
+# rescues, so it never learns the thread is gone and starts no other. The
+# heartbeat beats on while ever fewer threads take jobs.
 require "json"
 require "socket"
 require "sidekiq"
@@ -66,8 +71,9 @@ class SleepJob
   # Small steps keep the thread responsive to Sidekiq's hard shutdown.
   STEP = 0.1
 
-  def perform(seconds, _label = nil)
+  def perform(seconds, label = nil)
     record("started", seconds)
+    Thread.current.kill if label == "end-thread"
     deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds.to_f
     helpers = []
     next_helper = 0.0
