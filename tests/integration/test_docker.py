@@ -233,14 +233,21 @@ class DockerOperate(WithRedis):
         c = self.run_worker("--health-interval", "1s", "--health-retries", "1",
                             "--health-start-period", "0s")
         wait_for(lambda: self.health() == "healthy", 60, "the container to be healthy", step=0.5)
-        frozen = docker("exec", c.name, "sh", "-c", "kill -STOP $(pgrep -f '^sidekiq ')",
-                        check=False)
+
+        # Healthy comes as soon as the main child runs: Sidekiq may not have
+        # booted (and named itself) yet.
+        def sidekiq_pid():
+            found = docker("exec", c.name, "pgrep", "-f", "^sidekiq ", check=False)
+            return found.stdout.split()[0] if found.returncode == 0 else None
+
+        pid = wait_for(sidekiq_pid, 60, "Sidekiq to boot in the container", step=0.5)
+        frozen = docker("exec", c.name, "kill", "-STOP", pid, check=False)
         self.assertEqual(frozen.returncode, 0, frozen.stderr)
         wait_for(lambda: self.health() == "unhealthy", 30, "the container to be unhealthy",
                  step=0.5)
         log = docker("inspect", "-f", "{{json .State.Health.Log}}", c.name).stdout
         self.assertIn("is stopped", log)
-        docker("exec", c.name, "sh", "-c", "kill -CONT $(pgrep -f '^sidekiq ')")
+        docker("exec", c.name, "kill", "-CONT", pid)
         wait_for(lambda: self.health() == "healthy", 30, "the container to be healthy again",
                  step=0.5)
 
@@ -286,9 +293,16 @@ class DockerCompose(unittest.TestCase):
             return state.stdout.strip() == "healthy"
 
         wait_for(healthy, 90, "the compose worker to be healthy", step=0.5)
-        status = compose("exec", "-T", "worker", "quiesce", "status", "--json")
-        self.assertEqual(status.returncode, 0, status.stdout + status.stderr)
-        self.assertEqual(len(json.loads(status.stdout)["sidekiq"]), 1, status.stdout)
+
+        # Healthy once the main child runs; Sidekiq shows up once it has
+        # booted and beaten its heart.
+        def one_sidekiq():
+            status = compose("exec", "-T", "worker", "quiesce", "status", "--json")
+            if status.returncode != 0:
+                raise AssertionError(status.stdout + status.stderr)
+            return len(json.loads(status.stdout)["sidekiq"]) == 1
+
+        wait_for(one_sidekiq, 90, "quiesce status in the worker to show its Sidekiq", step=0.5)
 
         from sidekiq_harness import Resp
         redis = Resp(port)
